@@ -1,0 +1,32 @@
+# editdsc — the two set-up commands of the README are `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.editdsc-installed
+
+.PHONY: install demo test bundle bench clean-venv
+
+# Creates the venv when missing and installs everything, weights included. Re-runs when pyproject.toml changes.
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m edsc.cli.main weights fetch
+	touch $(STAMP)
+
+# The main job on the built-in bundle; outputs land in demo-out/.
+demo: install
+	$(PY) -m edsc.cli.main demo --out demo-out
+
+# The whole test suite.
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) benchmarks/bench_channel.py
+
+clean-venv:
+	rm -rf $(VENV)

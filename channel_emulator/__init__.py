@@ -1,0 +1,1 @@
+"""The physical link between transmitter and receiver: power normalisation, fading, noise, digital baseline link."""

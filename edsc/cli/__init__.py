@@ -1,0 +1,1 @@
+"""`edsc` subcommands; one module per command group, each exposing ``register(subparsers)``."""

@@ -1,0 +1,1 @@
+"""Model architectures shared by the transmitter, the receiver and the training tools."""

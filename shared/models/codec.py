@@ -1,0 +1,94 @@
+"""The link codec both ends hold: latent normaliser + the SNR-keyed A_CE / A_CD bank (paper eq. 16–17).
+
+    transmitter:  w (B, 512) ──normalise──▶ z ──A_CE(SNR)──▶ X (B, 512 reals)   → power normalisation → channel
+    receiver:     Ŷ (B, 512 reals) ──A_CD(SNR)──▶ ẑ ──denormalise──▶ ŵ (B, 512)  → G
+
+The normaliser ((w − w̄)/σ_w with the generator's mean latent w̄ and the RMS σ_w of centred latents) puts the
+latent on the unit-power scale the channel's power normalisation produces, so an untrained (identity) adapter
+pair already decodes a clean channel to the right latent; the channel does not send the per-message scale.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from shared.errors import InvalidArgumentError
+from shared.models.adapter import AdapterBank, AdapterConfig, LatentNormalizer
+
+
+@dataclasses.dataclass
+class LinkCodecConfig:
+    """snr_levels: adapter levels in dB; adapter: :class:`AdapterConfig` as a dict; dim: latent size."""
+
+    snr_levels: list[float] = dataclasses.field(default_factory=lambda: [-6.0, 0.0, 6.0, 12.0, 18.0])
+    adapter: dict[str, Any] = dataclasses.field(default_factory=lambda: AdapterConfig.paper().to_dict())
+    dim: int = 512
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "LinkCodecConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise InvalidArgumentError(f"unknown LinkCodecConfig keys: {', '.join(unknown)}")
+        return cls(**dict(d))
+
+
+class LinkCodec(nn.Module):
+    """Normaliser + adapter bank. State-dict keys: ``normalizer.*``, ``bank.encoders.snr_*``, ``bank.decoders.snr_*``.
+
+    Input (``encode``): w (B, dim), snr_db (B,) or scalar. Output: X (B, dim).
+    Input (``decode``): y (B, dim), snr_db (B,) or scalar. Output: ŵ (B, dim).
+    Each item uses the adapter of the level nearest its own SNR.
+    """
+
+    def __init__(self, config: LinkCodecConfig | Mapping[str, Any] | None = None):
+        super().__init__()
+        if config is None:
+            config = LinkCodecConfig()
+        elif not isinstance(config, LinkCodecConfig):
+            config = LinkCodecConfig.from_dict(config)
+        self.cfg = config
+        self.normalizer = LatentNormalizer(dim=config.dim)
+        self.bank = AdapterBank(config.snr_levels, AdapterConfig.from_dict({**config.adapter, "dim": config.dim}))
+
+    @property
+    def snr_levels(self) -> list[float]:
+        return self.bank.snr_levels
+
+    def _per_level(self, x: torch.Tensor, snr_db, which: str) -> torch.Tensor:
+        snr = torch.as_tensor(snr_db, dtype=torch.float32).reshape(-1).tolist()
+        if len(snr) == 1:
+            snr = snr * x.shape[0]
+        if len(snr) != x.shape[0]:
+            raise InvalidArgumentError(f"{len(snr)} SNR values for a batch of {x.shape[0]}")
+        levels = [self.bank.nearest_level(s) for s in snr]
+        out = torch.empty_like(x)
+        for level in sorted(set(levels)):
+            idx = torch.tensor([i for i, lv in enumerate(levels) if lv == level], device=x.device)
+            module = self.bank.encoder(level) if which == "encoder" else self.bank.decoder(level)
+            out[idx] = module(x[idx])
+        return out
+
+    def encode(self, w: torch.Tensor, snr_db) -> torch.Tensor:
+        """A_CE(normalise(w)) with the level nearest each item's SNR."""
+        return self._per_level(self.normalizer.encode(w), snr_db, "encoder")                # (B, dim)
+
+    def decode(self, y: torch.Tensor, snr_db) -> torch.Tensor:
+        """denormalise(A_CD(y)) with the level nearest each item's SNR."""
+        return self.normalizer.decode(self._per_level(y, snr_db, "decoder"))                # (B, dim)
+
+    @torch.no_grad()
+    def fit_normalizer(self, generator: nn.Module, n: int = 8192, seed: int = 0) -> None:
+        """Set w̄ and σ_w from ``n`` mapped latents of ``generator`` (deterministic for a seed)."""
+        z = torch.randn(n, generator.style_dim, generator=torch.Generator().manual_seed(seed))
+        p = next(generator.parameters())
+        fitted = LatentNormalizer.fit(generator.mapping(z.to(p.device, p.dtype)).cpu())
+        self.normalizer.mean.copy_(fitted.mean.to(self.normalizer.mean.device))
+        self.normalizer.scale.copy_(fitted.scale.to(self.normalizer.scale.device))

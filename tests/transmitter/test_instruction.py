@@ -1,0 +1,206 @@
+"""Tests of transmitter/instruction.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from shared.errors import InvalidArgumentError
+from shared.models.language import LanguageEncoder, LanguageEncoderConfig, Vocabulary
+from transmitter.instruction import MAX_CHARS, MAX_TOKENS, Edit, InstructionParser, expected_degree
+
+CORPUS = [
+    "make the bangs longer", "make the bangs a bit shorter", "remove the eyeglasses", "add thick glasses",
+    "give him a full beard", "let the person smile more", "make her look older", "make him younger please",
+    "set the bangs to degree 3", "no i am done", "what else ?",
+]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Edit
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_edit_to_dict_exact_keys_and_json():
+    e = Edit("bangs", "definite", direction=-1, change=2)
+    d = e.to_dict()
+    assert d == {"attribute": "bangs", "mode": "definite", "direction": -1, "change": 2, "target": None}
+    assert list(d) == ["attribute", "mode", "direction", "change", "target"]
+    assert json.loads(json.dumps(d)) == d
+    assert Edit.from_dict(json.loads(json.dumps(d))) == e
+    assert Edit("age", "target", target=0).to_dict() == {"attribute": "age", "mode": "target", "direction": None,
+                                                        "change": None, "target": 0}
+    assert Edit("smiling", "indefinite", direction=1).to_dict()["change"] is None
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(attribute="bangs", mode="target", target=None),
+    dict(attribute="bangs", mode="target", target=2, direction=1),
+    dict(attribute="bangs", mode="target", target=-1),
+    dict(attribute="bangs", mode="definite", direction=1, change=0),
+    dict(attribute="bangs", mode="definite", direction=2, change=1),
+    dict(attribute="bangs", mode="definite", direction=1),
+    dict(attribute="bangs", mode="definite", direction=1, change=1, target=3),
+    dict(attribute="bangs", mode="indefinite", direction=1, change=1),
+    dict(attribute="bangs", mode="indefinite", direction=None),
+    dict(attribute="bangs", mode="indefinite", direction=True),
+    dict(attribute="bangs", mode="relative", direction=1),
+    dict(attribute="", mode="indefinite", direction=1),
+])
+def test_edit_validation(kwargs):
+    with pytest.raises(InvalidArgumentError):
+        Edit(**kwargs)
+
+
+def test_edit_from_dict_rejects_unknown_fields():
+    with pytest.raises(InvalidArgumentError, match="unknown edit fields"):
+        Edit.from_dict({"attribute": "bangs", "mode": "target", "target": 1, "degree": 3})
+
+
+def test_edit_is_frozen():
+    e = Edit("bangs", "indefinite", direction=1)
+    with pytest.raises(Exception):
+        e.direction = -1  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Eq. 10
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("edit,a,expected", [
+    (Edit("bangs", "definite", direction=1, change=2), 1, 3),
+    (Edit("bangs", "definite", direction=1, change=4), 3, 5),    # clamped at u
+    (Edit("bangs", "definite", direction=-1, change=2), 3, 1),
+    (Edit("bangs", "definite", direction=-1, change=5), 2, 0),   # clamped at 0
+    (Edit("bangs", "definite", direction=1, change=5), 0, 5),
+    (Edit("bangs", "indefinite", direction=1), 2, 3),
+    (Edit("bangs", "indefinite", direction=-1), 2, 1),
+    (Edit("bangs", "indefinite", direction=1), 5, 5),            # already at u
+    (Edit("bangs", "indefinite", direction=-1), 0, 0),           # already at 0
+    (Edit("bangs", "target", target=4), 1, 4),
+    (Edit("bangs", "target", target=0), 5, 0),
+    (Edit("bangs", "target", target=2), 2, 2),
+    (Edit("bangs", "target", target=9), 2, 5),                   # target clamped to u
+])
+def test_expected_degree(edit, a, expected):
+    assert expected_degree(edit, a) == expected
+
+
+def test_expected_degree_other_u_and_errors():
+    assert expected_degree(Edit("x", "definite", direction=1, change=3), 1, u=3) == 3
+    with pytest.raises(InvalidArgumentError, match="outside"):
+        expected_degree(Edit("x", "indefinite", direction=1), 6)
+    with pytest.raises(InvalidArgumentError, match="outside"):
+        expected_degree(Edit("x", "indefinite", direction=1), -1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parser
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.fixture()
+def vocab() -> Vocabulary:
+    return Vocabulary.build(CORPUS)
+
+
+def _encoder(vocab, seed=0, **bias_classes) -> LanguageEncoder:
+    """Built-in encoder; for each head in ``bias_classes`` the output is forced to that class."""
+    torch.manual_seed(seed)
+    enc = LanguageEncoder(LanguageEncoderConfig(vocab_size=len(vocab)))
+    with torch.no_grad():
+        for head, cls in bias_classes.items():
+            lin = getattr(enc, head)[1]
+            lin.weight.zero_()
+            lin.bias.fill_(-10.0)
+            lin.bias[cls] = 10.0
+    return enc
+
+
+@pytest.mark.parametrize("classes,expected", [
+    (dict(request_mode=0, attribute=0, score_change_direction=1, score_change_value=1, target_score=5),
+     Edit("bangs", "definite", direction=1, change=2)),
+    (dict(request_mode=0, attribute=2, score_change_direction=0, score_change_value=4, target_score=0),
+     Edit("beard", "definite", direction=-1, change=5)),
+    (dict(request_mode=1, attribute=3, score_change_direction=0, score_change_value=2, target_score=1),
+     Edit("smiling", "indefinite", direction=-1)),
+    (dict(request_mode=2, attribute=4, score_change_direction=1, score_change_value=2, target_score=0),
+     Edit("age", "target", target=0)),
+    (dict(request_mode=2, attribute=1, score_change_direction=1, score_change_value=0, target_score=5),
+     Edit("eyeglasses", "target", target=5)),
+])
+def test_parse_maps_head_classes(vocab, classes, expected):
+    parser = InstructionParser(_encoder(vocab, **classes), vocab)
+    assert parser.parse("make the bangs longer") == expected
+
+
+def test_parse_end_mode_is_rejected(vocab):
+    parser = InstructionParser(_encoder(vocab, request_mode=3), vocab)
+    with pytest.raises(InvalidArgumentError, match="ending the dialogue"):
+        parser.parse("no i am done")
+
+
+@pytest.mark.parametrize("text,match", [
+    ("", "empty"),
+    ("   \n\t ", "empty"),
+    ("...!!", "no words"),
+    ("zebra quantum flux", "no known word"),
+    ("bangs " * (MAX_TOKENS + 1), "tokens"),
+    ("b" * (MAX_CHARS + 1), "characters"),
+    (None, "string"),
+    (42, "string"),
+])
+def test_parse_errors(vocab, text, match):
+    parser = InstructionParser(_encoder(vocab, request_mode=0), vocab)
+    with pytest.raises(InvalidArgumentError, match=match):
+        parser.parse(text)
+
+
+def test_parse_batch_equals_single_and_names_bad_index(vocab):
+    # request mode fixed to target; the target class depends on the text through the LSTM
+    enc = _encoder(vocab, seed=0, request_mode=2)
+    with torch.no_grad():  # make the target head sensitive to the LSTM state
+        enc.target_score[0].fc.weight.mul_(20.0)
+        enc.target_score[1].bias.zero_()
+    parser = InstructionParser(enc, vocab)
+    texts = ["make the bangs longer", "add thick glasses", "let the person smile more please", "older"]
+    batch = parser.parse_batch(texts)
+    assert batch == [parser.parse(t) for t in texts]
+    assert all(e.mode == "target" for e in batch)
+    assert len({e.target for e in batch}) > 1  # the texts do reach the heads
+    with pytest.raises(InvalidArgumentError, match="instruction 1: the instruction is empty"):
+        parser.parse_batch(["make the bangs longer", " "])
+    with pytest.raises(InvalidArgumentError, match="single string"):
+        parser.parse_batch("make the bangs longer")
+    assert parser.parse_batch([]) == []
+
+
+def test_parser_restores_training_mode(vocab):
+    enc = _encoder(vocab, request_mode=1)
+    enc.train()
+    parser = InstructionParser(enc, vocab)
+    parser.parse("make him younger please")
+    assert enc.training
+
+
+def test_parser_validates_encoder(vocab):
+    enc = LanguageEncoder(LanguageEncoderConfig(vocab_size=len(vocab), heads={"attribute": 5, "request_mode": 4}))
+    with pytest.raises(InvalidArgumentError, match="lacks the heads"):
+        InstructionParser(enc, vocab)
+    with pytest.raises(InvalidArgumentError, match="attribute head has 5 classes"):
+        InstructionParser(_encoder(vocab), vocab, attributes=["a", "b"])
+    with pytest.raises(InvalidArgumentError, match="vocabulary has"):
+        InstructionParser(_encoder(vocab), Vocabulary.build(["a b"]))
+
+
+def test_parser_accepts_published_configuration():
+    vocab = Vocabulary.build(CORPUS + [f"w{i}" for i in range(229)])
+    cfg = LanguageEncoderConfig.talk2edit(vocab_size=len(vocab))
+    torch.manual_seed(0)
+    enc = LanguageEncoder(cfg)
+    with torch.no_grad():
+        enc.request_mode[1].weight.zero_()
+        enc.request_mode[1].bias.copy_(torch.tensor([0.0, 5.0, 0.0, 0.0]))
+    edit = InstructionParser(enc, vocab).parse("Make the bangs longer!")
+    assert edit.mode == "indefinite" and edit.direction in (1, -1)
+    assert edit.attribute in ("bangs", "eyeglasses", "beard", "smiling", "age")

@@ -1,0 +1,129 @@
+"""JECC editing loop on constructed cases: a fake generator/predictor/field whose degrees are known exactly."""
+
+import pytest
+import torch
+
+from shared.models.predictor import AttributePrediction
+from transmitter.jecc import JECCConfig, run_jecc
+
+ATTRS = ["bangs", "eyeglasses", "beard", "smiling", "age"]
+
+
+class FakeGenerator:
+    """'Renders' w unchanged, so the fake predictor can read it."""
+
+    def synthesis(self, w):
+        return w.clone()
+
+
+class FakePredictor:
+    """Degree of attribute j = round(w[:, j]) clipped to 0..5; confidence peaks at integer values."""
+
+    attributes = ATTRS
+
+    def predict(self, images):
+        x = images[:, : len(ATTRS)]                                     # (B, m)
+        centres = torch.arange(6, dtype=x.dtype)
+        logits = -4.0 * (x[..., None] - centres).pow(2)                 # (B, m, 6)
+        return AttributePrediction.from_logits(logits, ATTRS)
+
+
+class FakeFields:
+    """Moves only its own attribute's coordinate by `speed` per step (and drifts coordinate 10 a little)."""
+
+    def __init__(self, speed=0.3):
+        self.speed = speed
+
+    def step(self, w, attribute, direction):
+        out = w.clone()
+        out[:, attribute] += self.speed * direction
+        out[:, 10] += 0.01
+        return out
+
+
+def _w(*degrees):
+    w = torch.zeros(len(degrees), 16)
+    for i, d in enumerate(degrees):
+        w[i, : len(d)] = torch.tensor(d, dtype=torch.float32)
+    return w
+
+
+def run(w, attrs, targets, speed=0.3, **cfg):
+    return run_jecc(FakeGenerator(), FakePredictor(), FakeFields(speed), w, attrs,
+                    lambda degrees: targets, JECCConfig(**cfg))
+
+
+def test_reached_stops_in_target_stage_and_keeps_other_attributes():
+    w = _w([1, 0, 2, 3, 4])
+    res = run(w, [0], [3], refine_steps=0)
+    out = res.outcomes[0]
+    assert out.status == "reached"
+    assert out.degrees_before == [1, 0, 2, 3, 4]
+    assert out.degrees_after == [3, 0, 2, 3, 4]          # only bangs moved
+    assert out.expected_degree == 3
+    # 1 -> 3 at 0.3 per step: round(1 + 0.3 n) == 3 first at n = 5 (2.5 rounds to 2 with banker's? no: 2.5 -> argmax tie)
+    assert out.iterations == len(out.trajectory)
+    assert out.trajectory[-1] == 3 and 3 not in out.trajectory[:-1]
+
+
+def test_refine_keeps_most_confident_candidate_in_stage():
+    w = _w([1, 0, 0, 0, 0])
+    res = run(w, [0], [3], refine_steps=5)
+    out = res.outcomes[0]
+    assert out.status == "reached"
+    assert out.degrees_after[0] == 3
+    # the kept latent is the candidate closest to 3.0 (highest confidence) among the steps in stage 3
+    assert abs(float(res.w[0, 0]) - 3.0) <= 0.15 + 1e-6
+    assert out.iterations > 3
+
+
+def test_already_at_target_sends_the_latent_unchanged():
+    w = _w([2, 1, 0, 0, 0])
+    res = run(w, [1], [1])
+    assert res.outcomes[0].status == "already_at_target"
+    assert res.outcomes[0].iterations == 0
+    assert torch.equal(res.w, w)
+
+
+def test_decrease_direction():
+    w = _w([0, 0, 0, 5, 0])
+    res = run(w, [3], [1], refine_steps=0)
+    assert res.outcomes[0].status == "reached"
+    assert res.outcomes[0].degrees_after[3] == 1
+
+
+def test_max_iterations_when_the_field_cannot_move():
+    w = _w([1, 0, 0, 0, 0])
+    res = run(w, [0], [4], speed=0.0, max_steps=50, stage_patience=20)
+    out = res.outcomes[0]
+    assert out.status == "max_iterations"
+    assert out.iterations == 20                           # stage patience ends it
+    assert out.degrees_after[0] == 1
+
+
+def test_overshoot_is_not_reported_as_reached():
+    # a step of 2.0 from 1 jumps 1 -> 3 -> 5 and never shows degree 2; the walk runs out of budget
+    w = _w([1, 0, 0, 0, 0])
+    res = run(w, [0], [2], speed=2.0, max_steps=6)
+    out = res.outcomes[0]
+    assert out.status == "max_iterations"
+    assert out.degrees_after[0] != 2
+
+
+def test_batch_with_mixed_attributes_and_statuses():
+    w = _w([1, 0, 0, 0, 0], [0, 0, 4, 0, 0], [0, 0, 0, 2, 0])
+    res = run(w, [0, 2, 3], [2, 1, 2], refine_steps=0)
+    assert [o.status for o in res.outcomes] == ["reached", "reached", "already_at_target"]
+    assert [o.attribute for o in res.outcomes] == ["bangs", "beard", "smiling"]
+    assert res.outcomes[0].degrees_after[0] == 2
+    assert res.outcomes[1].degrees_after[2] == 1
+    # each image equals running it alone
+    for i in range(3):
+        alone = run(w[i:i + 1], [[0, 2, 3][i]], [[2, 1, 2][i]], refine_steps=0)
+        assert torch.allclose(alone.w[0], res.w[i])
+
+
+def test_config_validation():
+    from shared.errors import InvalidArgumentError
+    with pytest.raises(InvalidArgumentError):
+        JECCConfig(max_steps=0)

@@ -1,0 +1,78 @@
+"""The transmitter chain on the tiny bundle: batching, follow-up from a latent, A_CE output, CBR."""
+
+import pytest
+import torch
+
+from shared.bundle import Bundle
+from shared.errors import BundleError, InvalidArgumentError
+from shared.image_io import load_image_tensor
+from transmitter.inversion import InversionConfig
+from transmitter.jecc import JECCConfig
+from transmitter.pipeline import TransmitterPipeline, channel_bandwidth_ratio
+
+
+@pytest.fixture(scope="module")
+def tx(tiny_bundle):
+    return TransmitterPipeline(Bundle(tiny_bundle), InversionConfig(steps=4), JECCConfig(max_steps=4))
+
+
+def test_cbr_convention():
+    assert channel_bandwidth_ratio(512, 128) == pytest.approx(0.0104, abs=5e-5)
+    assert channel_bandwidth_ratio(512, 1024) == pytest.approx(0.0002, abs=5e-5)
+
+
+def test_batch_equals_single_items(tx, astronaut_png):
+    img = load_image_tensor(astronaut_png, tx.resolution)
+    images = torch.cat([img, img.flip(-1)])
+    instructions = ["make the bangs longer", "add glasses"]
+    batch = tx.run(instructions, [6.0, 18.0], images=images)
+    assert len(batch) == 2
+    for i in range(2):
+        single = tx.run([instructions[i]], [[6.0, 18.0][i]], images=images[i:i + 1])[0]
+        assert torch.allclose(single.w_original, batch[i].w_original, atol=1e-4)
+        assert torch.allclose(single.x, batch[i].x, atol=1e-3)
+        assert single.outcome.status == batch[i].outcome.status
+    out = batch[0]
+    assert out.k == 512 and out.x.shape == (512,) and torch.isfinite(out.x).all()
+    assert out.inversion_lpips is not None and 0 < out.inversion_lpips < 1
+    assert set(out.timings) == {"parse_s", "inversion_s", "jecc_s", "adapter_s"}
+
+
+def test_follow_up_from_latent_skips_inversion(tx, astronaut_png):
+    img = load_image_tensor(astronaut_png, tx.resolution)
+    first = tx.run(["make the bangs longer"], [18.0], images=img)[0]
+    calls = []
+    follow = tx.run(["a bit more"], [18.0], w_start=first.w_edited[None],
+                    progress=lambda stage, s, n: calls.append(stage))[0]
+    assert "inversion" not in calls
+    assert follow.inversion_lpips is None and follow.timings["inversion_s"] < 0.05
+    assert torch.equal(follow.w_original, first.w_edited)
+
+
+def test_progress_reports_both_stages(tx, astronaut_png):
+    img = load_image_tensor(astronaut_png, tx.resolution)
+    seen = []
+    tx.run(["make the bangs longer"], [0.0], images=img, progress=lambda stage, s, n: seen.append((stage, s, n)))
+    assert ("inversion", 4, 4) in seen
+    assert seen[0] == ("inversion", 1, 4)
+
+
+def test_bad_requests(tx, astronaut_png):
+    img = load_image_tensor(astronaut_png, tx.resolution)
+    with pytest.raises(InvalidArgumentError, match="empty"):
+        tx.run([""], [6.0], images=img)
+    with pytest.raises(InvalidArgumentError, match="SNR"):
+        tx.run(["more bangs"], [6.0, 7.0], images=img)
+    with pytest.raises(InvalidArgumentError, match="instruction 2"):
+        tx.parse(["more bangs", "   "])
+
+
+def test_decode_only_bundle_cannot_edit(tmp_path, tiny_bundle):
+    import json, shutil
+    dest = tmp_path / "dec"
+    shutil.copytree(tiny_bundle, dest)
+    m = json.loads((dest / "manifest.json").read_text())
+    del m["components"]["fields"]
+    (dest / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match="fields"):
+        TransmitterPipeline(Bundle(dest))

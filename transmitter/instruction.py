@@ -1,0 +1,250 @@
+"""SE_T: text instruction → typed :class:`Edit`, and the expected degree of eq. 10.
+
+Modes (Talk-to-Edit's ``request_mode`` head):
+
+========== ============ ============ ============
+mode        direction    change       target
+========== ============ ============ ============
+target      None         None         0..u
+definite    ±1           1..u         None
+indefinite  ±1           None         None
+========== ============ ============ ============
+
+An indefinite request is a change of 1 (Talk-to-Edit's ``decide_next_edit`` sets ``score_change_value = 1``).
+The ``end`` request mode of the published encoder (a dialogue turn, not an edit) is rejected.
+
+Input limits of :class:`InstructionParser`: at most :data:`MAX_CHARS` (512) characters and :data:`MAX_TOKENS`
+(64) tokens; empty / whitespace-only instructions and instructions with no known word are rejected with
+:class:`shared.errors.InvalidArgumentError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from shared.errors import InvalidArgumentError
+from shared.models.language import HEAD_LABELS, LanguageEncoder, Vocabulary, tokenize
+from shared.models.predictor import DEFAULT_ATTRIBUTES
+
+__all__ = ["Edit", "EditMode", "expected_degree", "InstructionParser", "MAX_CHARS", "MAX_TOKENS",
+           "REQUIRED_HEADS"]
+
+EditMode = Literal["target", "definite", "indefinite"]
+MAX_CHARS = 512
+MAX_TOKENS = 64
+REQUIRED_HEADS = ("attribute", "request_mode", "score_change_direction", "score_change_value", "target_score")
+
+_MODES = ("target", "definite", "indefinite")
+#: request_mode head label → Edit mode (``None``: not an edit).
+_REQUEST_MODE_TO_EDIT: dict[str, str | None] = {
+    "change_definite": "definite", "change_indefinite": "indefinite", "target": "target", "end": None,
+}
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A typed edit request.
+
+    Attributes
+    ----------
+    attribute : str
+        Attribute name (``bangs``, ``eyeglasses``, ``beard``, ``smiling``, ``age`` by default).
+    mode : {"target", "definite", "indefinite"}
+    direction : int or None
+        +1 / −1 for the change modes, None for target.
+    change : int or None
+        1..u for definite, None otherwise.
+    target : int or None
+        0..u for target, None otherwise.
+    """
+
+    attribute: str
+    mode: EditMode
+    direction: int | None = None
+    change: int | None = None
+    target: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.attribute, str) or not self.attribute:
+            raise InvalidArgumentError(f"edit attribute must be a non-empty string, got {self.attribute!r}")
+        if self.mode not in _MODES:
+            raise InvalidArgumentError(f"edit mode must be one of {', '.join(_MODES)}, got {self.mode!r}")
+        if self.mode == "target":
+            if self.direction is not None or self.change is not None:
+                raise InvalidArgumentError("a target edit has no direction and no change")
+            if not _is_int(self.target) or self.target < 0:
+                raise InvalidArgumentError(f"a target edit needs a target degree >= 0, got {self.target!r}")
+            return
+        if self.target is not None:
+            raise InvalidArgumentError(f"a {self.mode} edit has no target")
+        if self.direction not in (1, -1) or not _is_int(self.direction):
+            raise InvalidArgumentError(f"a {self.mode} edit needs direction +1 or -1, got {self.direction!r}")
+        if self.mode == "definite":
+            if not _is_int(self.change) or self.change < 1:
+                raise InvalidArgumentError(f"a definite edit needs a change >= 1, got {self.change!r}")
+        elif self.change is not None:
+            raise InvalidArgumentError("an indefinite edit has no change (it is a change of 1)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"attribute", "mode", "direction", "change", "target"}`` (JSON-ready)."""
+        return {"attribute": self.attribute, "mode": self.mode, "direction": self.direction,
+                "change": self.change, "target": self.target}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Edit":
+        keys = {"attribute", "mode", "direction", "change", "target"}
+        unknown = sorted(set(d) - keys)
+        if unknown:
+            raise InvalidArgumentError(f"unknown edit fields: {', '.join(unknown)}")
+        if "attribute" not in d or "mode" not in d:
+            raise InvalidArgumentError("an edit needs 'attribute' and 'mode'")
+        return cls(attribute=d["attribute"], mode=d["mode"], direction=d.get("direction"),
+                   change=d.get("change"), target=d.get("target"))
+
+    @property
+    def signed_change(self) -> int | None:
+        """d·Δ for the change modes (indefinite = ±1), None for target."""
+        if self.mode == "target":
+            return None
+        return int(self.direction) * (1 if self.mode == "indefinite" else int(self.change))
+
+
+def expected_degree(edit: Edit, current_degree: int, u: int = 5) -> int:
+    """Eq. 10: ``a_exp = min(max(a + Δ·d, 0), u)``; target mode → the target clamped to 0..u.
+
+    Parameters
+    ----------
+    edit : Edit
+    current_degree : int
+        a, the predicted degree of the edited attribute in the original image (0..u).
+    u : int
+        Largest degree.
+    """
+    if not _is_int(u) or u < 1:
+        raise InvalidArgumentError(f"u must be a positive integer, got {u!r}")
+    a = int(current_degree)
+    if a != current_degree or not 0 <= a <= u:
+        raise InvalidArgumentError(f"current degree {current_degree!r} is outside [0, {u}]")
+    value = edit.target if edit.mode == "target" else a + edit.signed_change
+    return min(max(int(value), 0), u)
+
+
+class InstructionParser:
+    """Text → :class:`Edit` with a :class:`~shared.models.language.LanguageEncoder`.
+
+    Parameters
+    ----------
+    encoder : LanguageEncoder
+        Needs the heads ``attribute``, ``request_mode`` (4 classes, Talk-to-Edit order ``change_definite,
+        change_indefinite, target, end``), ``score_change_direction`` (negative, positive),
+        ``score_change_value`` (1..u) and ``target_score`` (0..u).
+    vocab : Vocabulary
+    attributes : sequence of str
+        Names for the classes of the ``attribute`` head, in order (default ``bangs, eyeglasses, beard,
+        smiling, age``: Talk-to-Edit's ``Bangs, Eyeglasses, No_Beard, Smiling, Young``).
+    max_tokens, max_chars : int
+        Input limits.
+    """
+
+    def __init__(self, encoder: LanguageEncoder, vocab: Vocabulary,
+                 attributes: Sequence[str] = DEFAULT_ATTRIBUTES, max_tokens: int = MAX_TOKENS,
+                 max_chars: int = MAX_CHARS):
+        heads = encoder.cfg.heads
+        missing = [h for h in REQUIRED_HEADS if h not in heads]
+        if missing:
+            raise InvalidArgumentError(f"the language encoder lacks the heads {', '.join(missing)}")
+        if heads["attribute"] != len(attributes):
+            raise InvalidArgumentError(
+                f"the attribute head has {heads['attribute']} classes but {len(attributes)} names were given")
+        if heads["request_mode"] != len(HEAD_LABELS["request_mode"]):
+            raise InvalidArgumentError(f"the request_mode head must have 4 classes, has {heads['request_mode']}")
+        if heads["score_change_direction"] != 2:
+            raise InvalidArgumentError("the score_change_direction head must have 2 classes")
+        if heads["target_score"] != heads["score_change_value"] + 1:
+            raise InvalidArgumentError("target_score must have one class more (0..u) than score_change_value (1..u)")
+        if len(vocab) != encoder.cfg.vocab_size:
+            raise InvalidArgumentError(
+                f"vocabulary has {len(vocab)} tokens, the encoder's embedding {encoder.cfg.vocab_size}")
+        self.encoder = encoder
+        self.vocab = vocab
+        self.attributes = [str(a) for a in attributes]
+        self.u = heads["score_change_value"]
+        self.max_tokens = int(max_tokens)
+        self.max_chars = int(max_chars)
+
+    def tokens(self, text: str) -> list[str]:
+        """Validates and tokenizes one instruction."""
+        if not isinstance(text, str):
+            raise InvalidArgumentError(f"an instruction must be a string, got {type(text).__name__}")
+        if not text.strip():
+            raise InvalidArgumentError("the instruction is empty")
+        if len(text) > self.max_chars:
+            raise InvalidArgumentError(
+                f"the instruction has {len(text)} characters, more than the limit of {self.max_chars}")
+        toks = tokenize(text)
+        if not toks:
+            raise InvalidArgumentError("the instruction has no words")
+        if len(toks) > self.max_tokens:
+            raise InvalidArgumentError(
+                f"the instruction has {len(toks)} tokens, more than the limit of {self.max_tokens}")
+        if all(t not in self.vocab for t in toks):
+            raise InvalidArgumentError(
+                f"the instruction {text.strip()[:60]!r} contains no known word")
+        return toks
+
+    def parse(self, text: str) -> Edit:
+        """One instruction → :class:`Edit` (raises :class:`InvalidArgumentError` on bad input)."""
+        return self.parse_batch([text])[0]
+
+    def parse_batch(self, texts: Sequence[str]) -> list[Edit]:
+        """Several instructions in one encoder pass; an error names the first bad instruction's index."""
+        if isinstance(texts, str):
+            raise InvalidArgumentError("parse_batch expects a sequence of instructions, got a single string")
+        if len(texts) == 0:
+            return []
+        token_lists = []
+        for i, text in enumerate(texts):
+            try:
+                token_lists.append(self.tokens(text))
+            except InvalidArgumentError as e:
+                if len(texts) == 1:
+                    raise
+                raise InvalidArgumentError(f"instruction {i}: {e}") from None
+        tokens, lengths = self.vocab.encode_batch(token_lists)
+        device = next(self.encoder.parameters()).device
+        was_training = self.encoder.training
+        self.encoder.eval()
+        try:
+            with torch.no_grad():
+                out = self.encoder(tokens.to(device), lengths.to(device))
+        finally:
+            self.encoder.train(was_training)
+        pred = {name: out[name].argmax(dim=1).cpu().tolist() for name in REQUIRED_HEADS}
+        edits = []
+        for i in range(len(texts)):
+            edits.append(self._edit_from_classes({name: pred[name][i] for name in REQUIRED_HEADS},
+                                                 texts[i], i if len(texts) > 1 else None))
+        return edits
+
+    def _edit_from_classes(self, cls: Mapping[str, int], text: str, index: int | None) -> Edit:
+        request = HEAD_LABELS["request_mode"][cls["request_mode"]]
+        mode = _REQUEST_MODE_TO_EDIT[request]
+        if mode is None:
+            where = f"instruction {index}: " if index is not None else ""
+            raise InvalidArgumentError(
+                f"{where}{text.strip()[:60]!r} reads as ending the dialogue, not as an edit request")
+        attribute = self.attributes[cls["attribute"]]
+        direction = 1 if cls["score_change_direction"] == 1 else -1
+        if mode == "target":
+            return Edit(attribute, "target", target=int(cls["target_score"]))
+        if mode == "definite":
+            return Edit(attribute, "definite", direction=direction, change=int(cls["score_change_value"]) + 1)
+        return Edit(attribute, "indefinite", direction=direction)

@@ -1,0 +1,187 @@
+"""GAN inversion: the image semantic encoder SE_I (paper eq. 8–9).
+
+The latent w (one 512-vector per image, broadcast to every layer) is optimised from the generator's mean
+latent so that G(w) matches the image:
+
+    J(w) = λ_inv · MSE(G(w), S_I) + LPIPS(G(w), S_I)          (eq. 8)
+    w ← w − η_inv · Adam(∇_w J)                                (eq. 9, r_inv iterations)
+
+The generator is never fine-tuned: sender and receiver must hold identical weights, so only w moves.
+Several images are inverted together; every image has its own loss and Adam's moments are element-wise, so a
+batch gives the same latents as one-by-one inversion (up to floating-point summation order). Images larger
+than 256 px are average-pooled to 256 px for the LPIPS term.
+Optional StyleGAN2-projector style ramps: a cosine learning-rate ramp-down / linear ramp-up and a decaying
+latent noise (off by default: the paper uses a constant rate).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from shared.errors import InvalidArgumentError
+from shared.lpips import LOSS_MAX_SIZE, pool_to
+
+ProgressFn = Callable[[int, int, torch.Tensor], None]  # (iteration, total, per-image loss (B,))
+
+
+@dataclass
+class InversionConfig:
+    """Hyper-parameters of the inversion (defaults: the paper's).
+
+    Parameters
+    ----------
+    steps : r_inv, the number of iterations (110).
+    lr : η_inv, Adam's learning rate (0.1).
+    lambda_mse : λ_inv, the weight of the pixel MSE (1.0).
+    lr_rampdown : fraction of the run over which the rate ramps down to 0 with a cosine (0 = constant rate).
+    lr_rampup : fraction of the run over which the rate ramps up linearly from 0 (0 = off).
+    noise_strength : initial latent noise, as a multiple of the latent's standard deviation (0 = off).
+    noise_ramp : fraction of the run over which the latent noise decays (quadratically) to zero.
+    loss_size : images larger than this are average-pooled to it for the LPIPS term (256).
+    """
+
+    steps: int = 110
+    lr: float = 0.1
+    lambda_mse: float = 1.0
+    lr_rampdown: float = 0.0
+    lr_rampup: float = 0.0
+    noise_strength: float = 0.0
+    noise_ramp: float = 0.75
+    loss_size: int = LOSS_MAX_SIZE
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.steps, int) and 0 <= self.steps <= 10_000):
+            raise InvalidArgumentError(f"inversion steps must be an integer in [0, 10000], got {self.steps!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise InvalidArgumentError(f"inversion learning rate must be positive, got {self.lr!r}")
+        for name in ("lr_rampdown", "lr_rampup", "noise_ramp"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise InvalidArgumentError(f"{name} must lie in [0, 1], got {value!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class InversionResult:
+    """Output of :func:`invert`.
+
+    w : (B, D) the inverted latents (detached).
+    loss, mse, lpips : (B,) the final per-image objective and its terms, measured on G(w) after the last step.
+    image : (B, 3, H, W) G(w) after the last step (detached).
+    history : (steps, B) per-iteration objective.
+    """
+
+    w: torch.Tensor
+    loss: torch.Tensor
+    mse: torch.Tensor
+    lpips: torch.Tensor
+    image: torch.Tensor
+    history: torch.Tensor
+
+
+def learning_rate(config: InversionConfig, t: float) -> float:
+    """The learning rate at progress ``t`` in [0, 1] (constant unless ramps are set)."""
+    scale = 1.0
+    if config.lr_rampdown > 0:
+        ramp = min(1.0, (1.0 - t) / config.lr_rampdown)
+        scale *= 0.5 - 0.5 * math.cos(ramp * math.pi)
+    if config.lr_rampup > 0:
+        scale *= min(1.0, t / config.lr_rampup)
+    return config.lr * scale
+
+
+def per_image_objective(image: torch.Tensor, target: torch.Tensor, lpips_fn: torch.nn.Module,
+                        lambda_mse: float, loss_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """J per image (eq. 8): returns (loss, mse, lpips), each (B,)."""
+    mse = (image - target).pow(2).flatten(1).mean(1)                          # (B,)
+    perceptual = lpips_fn(pool_to(image, loss_size), pool_to(target, loss_size)).reshape(-1)  # (B,)
+    return lambda_mse * mse + perceptual, mse, perceptual
+
+
+def invert(generator: torch.nn.Module, target: torch.Tensor, lpips_fn: torch.nn.Module,
+           config: InversionConfig | None = None, w_init: torch.Tensor | None = None,
+           w_std: float | None = None, progress: ProgressFn | None = None,
+           seed: int = 0) -> InversionResult:
+    """Invert a batch of images into W.
+
+    Parameters
+    ----------
+    generator : a :class:`shared.models.stylegan2.Generator` (frozen here: its parameters are not updated).
+    target : (B, 3, R, R) images in [−1, 1] at the generator's resolution R.
+    lpips_fn : an LPIPS module (official weights), e.g. :func:`shared.lpips.get_lpips`.
+    config : :class:`InversionConfig` (paper defaults when None).
+    w_init : (B, D) or (1, D) start latent; the generator's mean latent when None.
+    w_std : the latent's standard deviation (for the latent-noise ramp); estimated when needed and None.
+    progress : called after every iteration with (iteration, total, per-image loss (B,)).
+    seed : seeds the latent noise (only used when ``config.noise_strength > 0``).
+
+    Output
+    ------
+    :class:`InversionResult`
+    """
+    config = config or InversionConfig()
+    if target.dim() != 4 or target.shape[1] != 3:
+        raise InvalidArgumentError(f"inversion needs images of shape (B, 3, H, W), got {tuple(target.shape)}")
+    size = generator.size
+    if target.shape[-2:] != (size, size):
+        raise InvalidArgumentError(f"images must be {size}x{size} for this generator, got {tuple(target.shape[-2:])}")
+    if not torch.isfinite(target).all():
+        raise InvalidArgumentError("image tensor contains NaN or Inf")
+
+    param = next(generator.parameters())
+    device, dtype = param.device, param.dtype
+    target = target.to(device=device, dtype=dtype)
+    batch = target.shape[0]
+    if w_init is None:
+        w_init = generator.mean_latent(4096)                                   # (1, D)
+    w = w_init.detach().to(device=device, dtype=dtype).expand(batch, -1).clone()  # (B, D)
+    w.requires_grad_(True)
+
+    noise_gen = None
+    if config.noise_strength > 0:
+        noise_gen = torch.Generator(device="cpu").manual_seed(int(seed))
+        if w_std is None:
+            with torch.no_grad():
+                z = torch.randn(4096, generator.style_dim, generator=torch.Generator().manual_seed(0))
+                samples = generator.mapping(z.to(device=device, dtype=dtype))
+                w_std = float(((samples - samples.mean(0)).pow(2).sum(1).mean()).sqrt())
+
+    requires_grad = [p.requires_grad for p in generator.parameters()]
+    for p in generator.parameters():
+        p.requires_grad_(False)
+    optimizer = torch.optim.Adam([w], lr=config.lr, betas=(0.9, 0.999))
+    history = torch.empty(config.steps, batch)
+    try:
+        for it in range(config.steps):
+            t = it / max(1, config.steps)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, t)
+            w_in = w
+            if noise_gen is not None:
+                strength = w_std * config.noise_strength * max(0.0, 1.0 - t / max(config.noise_ramp, 1e-8)) ** 2
+                if strength > 0:
+                    noise = torch.randn(w.shape, generator=noise_gen).to(device=device, dtype=dtype)
+                    w_in = w + noise * strength
+            image = generator.synthesis(w_in)                                   # (B, 3, R, R)
+            loss, _, _ = per_image_objective(image, target, lpips_fn, config.lambda_mse, config.loss_size)
+            optimizer.zero_grad(set_to_none=True)
+            loss.sum().backward()        # images are independent: the sum keeps every image's own gradient
+            optimizer.step()
+            history[it] = loss.detach().cpu()
+            if progress is not None:
+                progress(it + 1, config.steps, loss.detach())
+        with torch.no_grad():
+            image = generator.synthesis(w)
+            loss, mse, perceptual = per_image_objective(image, target, lpips_fn, config.lambda_mse, config.loss_size)
+    finally:
+        for p, flag in zip(generator.parameters(), requires_grad):
+            p.requires_grad_(flag)
+    return InversionResult(w=w.detach(), loss=loss.detach(), mse=mse.detach(), lpips=perceptual.detach(),
+                           image=image.detach(), history=history)

@@ -1,0 +1,154 @@
+"""The transmitter's chain in one object: image + instruction → 512 real channel inputs (paper Fig. 2, left).
+
+    S_I ──SE_I (inversion)──▶ w ──JECC (field steps until P reads a_exp)──▶ E ──A_CE(SNR)──▶ X (k = 512 reals)
+    S_T ──SE_T (LSTM parser)──▶ (attribute, direction, Δ / target)  ─┘
+
+The instruction is parsed first, so a bad instruction is refused before any compute. Batches of images are
+inverted and edited together (the services' micro-batching relies on it). A follow-up edit can start from a
+previous latent (``w_start``) and skip inversion: the paper's conversational use.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+
+from shared.bundle import Bundle
+from shared.errors import BundleError, InvalidArgumentError
+from shared.lpips import get_lpips
+from transmitter.instruction import Edit, InstructionParser, expected_degree
+from transmitter.inversion import InversionConfig, invert
+from transmitter.jecc import EditOutcome, JECCConfig, run_jecc
+
+ProgressFn = Callable[[str, int, int], None]   # (stage "inversion" | "editing", step, total)
+
+
+@dataclass
+class TxOutput:
+    """What the transmitter produces for one image."""
+
+    edit: Edit
+    outcome: EditOutcome
+    x: torch.Tensor                    # (k,) real channel input after A_CE
+    w_original: torch.Tensor           # (D,) inverted latent (or the session's start latent)
+    w_edited: torch.Tensor             # (D,) latent after JECC
+    inversion_lpips: float | None      # LPIPS(G(w), S_I) after inversion; None when inversion was skipped
+    timings: dict[str, float] = field(default_factory=dict)   # seconds per stage (shared by the batch)
+
+    @property
+    def k(self) -> int:
+        return int(self.x.numel())
+
+
+def channel_bandwidth_ratio(k_real: int, resolution: int, channels: int = 3) -> float:
+    """ρ = k / (H·W·C) with k counted in real values (the paper's convention: 512 / 49152 = 0.0104)."""
+    return k_real / float(resolution * resolution * channels)
+
+
+class TransmitterPipeline:
+    """Inversion → JECC → A_CE on one bundle and device.
+
+    Parameters
+    ----------
+    bundle : an opened :class:`~shared.bundle.Bundle` (its device is used).
+    inversion : :class:`InversionConfig` (paper defaults).
+    jecc : :class:`JECCConfig`.
+    """
+
+    def __init__(self, bundle: Bundle, inversion: InversionConfig | None = None, jecc: JECCConfig | None = None):
+        for needed in ("predictor", "language", "fields", "adapters"):
+            if not bundle.has(needed):
+                raise BundleError(f"bundle {bundle.path} has no {needed!r} component, so it cannot edit")
+        self.bundle = bundle
+        self.device = bundle.device
+        self.inversion_config = inversion or InversionConfig()
+        self.jecc_config = jecc or JECCConfig()
+        self.generator = bundle.generator
+        self.predictor = bundle.predictor
+        self.fields = bundle.fields
+        self.adapters = bundle.adapters
+        self.parser = InstructionParser(bundle.language, bundle.vocabulary(), bundle.attributes)
+        self.lpips = get_lpips("alex", self.device)
+        self.w_avg = bundle.adapters.normalizer.mean.detach().reshape(1, -1)     # (1, D) the mean latent
+
+    @property
+    def resolution(self) -> int:
+        return self.bundle.resolution
+
+    def parse(self, instructions: Sequence[str]) -> list[Edit]:
+        """Parse every instruction (raises InvalidArgumentError naming the bad one)."""
+        edits = []
+        for i, text in enumerate(instructions):
+            try:
+                edits.append(self.parser.parse(text))
+            except InvalidArgumentError as exc:
+                prefix = f"instruction {i + 1}: " if len(instructions) > 1 else ""
+                raise InvalidArgumentError(f"{prefix}{exc}") from None
+        return edits
+
+    def invert(self, images: torch.Tensor, progress: ProgressFn | None = None):
+        cb = (lambda it, total, loss: progress("inversion", it, total)) if progress else None
+        return invert(self.generator, images.to(self.device), self.lpips, self.inversion_config,
+                      w_init=self.w_avg, progress=cb)
+
+    def run(self, instructions: Sequence[str], snr_db: Sequence[float], images: torch.Tensor | None = None,
+            w_start: torch.Tensor | None = None, edits: Sequence[Edit] | None = None,
+            progress: ProgressFn | None = None) -> list[TxOutput]:
+        """Run the chain on a batch.
+
+        Parameters
+        ----------
+        instructions : one per item (ignored when ``edits`` is given).
+        snr_db : one per item: picks the A_CE adapter level.
+        images : (B, 3, R, R) in [−1, 1] to invert; or None when ``w_start`` is given.
+        w_start : (B, D) start latents (a session's last latent): inversion is skipped.
+        edits : already parsed edits.
+        progress : called as (stage, step, total).
+
+        Output
+        ------
+        list of :class:`TxOutput`, one per item.
+        """
+        t0 = time.perf_counter()
+        edits = list(edits) if edits is not None else self.parse(instructions)
+        batch = len(edits)
+        if len(snr_db) != batch:
+            raise InvalidArgumentError(f"{len(snr_db)} SNR values for {batch} items")
+        t_parse = time.perf_counter() - t0
+
+        t1 = time.perf_counter()
+        if w_start is not None:
+            w = w_start.to(self.device).reshape(batch, -1)
+            inv_lpips: list[float | None] = [None] * batch
+        else:
+            if images is None or images.shape[0] != batch:
+                raise InvalidArgumentError("one image per instruction is needed when no start latent is given")
+            result = self.invert(images, progress)
+            w = result.w
+            inv_lpips = [float(v) for v in result.lpips]
+        t_inv = time.perf_counter() - t1
+
+        t2 = time.perf_counter()
+        names = self.bundle.attributes
+        attr_index = [names.index(e.attribute) for e in edits]
+        u = self.bundle.max_degree
+
+        def targets(degrees: torch.Tensor) -> list[int]:
+            return [expected_degree(e, int(degrees[i, attr_index[i]]), u) for i, e in enumerate(edits)]
+
+        step_cb = (lambda s, total, left: progress("editing", s, total)) if progress else None
+        jecc = run_jecc(self.generator, self.predictor, self.fields, w, attr_index, targets,
+                        self.jecc_config, progress=step_cb)
+        t_edit = time.perf_counter() - t2
+
+        t3 = time.perf_counter()
+        with torch.no_grad():
+            x = self.adapters.encode(jecc.w, torch.as_tensor(list(snr_db), dtype=torch.float32))   # (B, k)
+        t_ace = time.perf_counter() - t3
+        timings = {"parse_s": t_parse, "inversion_s": t_inv, "jecc_s": t_edit, "adapter_s": t_ace}
+        return [TxOutput(edit=edits[i], outcome=jecc.outcomes[i], x=x[i].detach(), w_original=w[i].detach(),
+                         w_edited=jecc.w[i].detach(), inversion_lpips=inv_lpips[i], timings=dict(timings))
+                for i in range(batch)]
