@@ -33,12 +33,14 @@ from channel_emulator.link import apply_channel  # noqa: E402
 from shared.channel.pairing import real_to_complex  # noqa: E402
 
 
-def _time(fn, number: int) -> float:
+def _time(fn, number: int, cuda: bool = False) -> float:
     fn()  # warm-up
+    if cuda:
+        torch.cuda.synchronize()
     t0 = time.perf_counter()
     for _ in range(number):
         fn()
-    if torch.cuda.is_available():
+    if cuda:
         torch.cuda.synchronize()
     return (time.perf_counter() - t0) / number
 
@@ -50,12 +52,13 @@ def bench(batch: int, k: int, repeats: int, device: str, model: str = "awgn") ->
     cfg = ChannelConfig(model=model, snr_db=18.0)
     no = cfg.no
     awgn = AWGN(device=device if device == "cpu" else f"cuda:{torch.cuda.current_device()}")
-    number = max(3, int(2e5 // (batch * k)) + 3)
+    number = max(3, int(1e5 // (batch * k)) + 3)
     sionna_t, emu_t, rep_t = [], [], []
-    for _ in range(repeats):
-        sionna_t.append(_time(lambda: awgn(z, no), number))
-        emu_t.append(_time(lambda: apply_channel(x, cfg, seed=1), number))
-        rep_t.append(_time(lambda: apply_channel(x, cfg, seed=1).report, max(3, number // 4)))
+    cuda = device != "cpu"
+    for _ in range(repeats * 3):
+        sionna_t.append(_time(lambda: awgn(z, no), number, cuda))
+        emu_t.append(_time(lambda: apply_channel(x, cfg, seed=1), number, cuda))
+        rep_t.append(_time(lambda: apply_channel(x, cfg, seed=1).report, max(3, number // 4), cuda))
     s, e, r = (min(t) for t in (sionna_t, emu_t, rep_t))  # min: least disturbed by other load
     return {"batch": batch, "k": k, "model": model, "sionna_s": s, "emulator_s": e, "emulator_report_s": r,
             "sionna_vals_per_s": batch * k / s, "emulator_vals_per_s": batch * k / e,
@@ -64,7 +67,7 @@ def bench(batch: int, k: int, repeats: int, device: str, model: str = "awgn") ->
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()

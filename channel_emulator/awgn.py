@@ -37,6 +37,20 @@ def _block(device: str) -> SeededAWGN:
     return blk
 
 
+_NO: dict[tuple[float, torch.device], torch.Tensor] = {}
+
+
+def _no_tensor(no: float, device: torch.device) -> torch.Tensor:
+    """A cached 0-d float32 tensor holding ``no`` (saves Sionna's per-call scalar conversion)."""
+    key = (no, device)
+    t = _NO.get(key)
+    if t is None:
+        if len(_NO) >= 1024:
+            _NO.clear()
+        t = _NO[key] = torch.tensor(no, dtype=torch.float32, device=device)
+    return t
+
+
 def snr_db_to_no(snr_db: float, es: float = 1.0) -> float:
     """:math:`N_0 = E_s / 10^{SNR/10}`."""
     return es * 10.0 ** (-snr_db / 10.0)
@@ -56,5 +70,10 @@ def add_awgn(x: torch.Tensor, no: float | torch.Tensor, generator: torch.Generat
     y : [...], complex64
     """
     blk = _block(sionna_device(x.device))
-    with blk.using(generator):
+    if not isinstance(no, torch.Tensor):
+        no = _no_tensor(float(no), x.device)
+    previous = blk.set_generator(generator)  # (a plain try/finally: cheaper than the context manager per call)
+    try:
         return blk(x, no)
+    finally:
+        blk.set_generator(previous)

@@ -38,7 +38,8 @@ def build_layout(cfg: ChannelConfig, n_data: int) -> FrameLayout:
     if cfg.time_varying:
         return FrameLayout(n_data=n_data, unit_slots=cfg.resolved_pilot_spacing, pilot_slots=p, n_subcarriers=n_sc,
                            trailing_pilot=True, estimation="interp", cp_length=cp)
-    unit = cfg.coherence if cfg.coherence is not None else p + data_slots
+    # a coherence block longer than the message is the whole message
+    unit = p + data_slots if cfg.coherence is None else min(cfg.coherence, p + data_slots)
     return FrameLayout(n_data=n_data, unit_slots=unit, pilot_slots=p, n_subcarriers=n_sc, estimation="block",
                        cp_length=cp)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import threading
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Iterator, Optional
 
 import torch
@@ -40,17 +41,20 @@ def _splitmix64(x: int) -> int:
     return z ^ (z >> 31)
 
 
+@lru_cache(maxsize=4096)
 def derive_seed(seed: int, *path: int) -> int:
     """A 63-bit seed derived deterministically from ``seed`` and a path of stream/index numbers."""
     s = _splitmix64(int(seed) & MASK64)
     for p in path:
-        s = _splitmix64(s ^ _splitmix64(int(p) & MASK64))
+        # the path element goes through a different mixer input domain than the running state, so the
+        # combination is not symmetric (derive(a, b) != derive(b, a))
+        s = _splitmix64((s + _splitmix64((int(p) & MASK64) ^ 0xD1B54A32D192ED03)) & MASK64)
     return s >> 1  # torch.Generator.manual_seed accepts any int64-representable value
 
 
 def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A fresh :class:`torch.Generator` on ``device`` seeded with ``seed``."""
-    g = torch.Generator(device=torch.device(device))
+    g = torch.Generator(device=device)
     g.manual_seed(int(seed))
     return g
 
@@ -62,12 +66,19 @@ def resolve_seed(seed: Optional[int]) -> int:
     return int(seed)
 
 
+_DEVICE_NAMES: dict[object, str] = {}
+
+
 def sionna_device(device: torch.device | str) -> str:
     """Sionna's device string for ``device`` (``'cpu'`` or ``'cuda:<i>'``)."""
-    d = torch.device(device)
-    if d.type == "cuda":
-        return f"cuda:{d.index if d.index is not None else torch.cuda.current_device()}"
-    return d.type
+    name = _DEVICE_NAMES.get(device)
+    if name is None:
+        d = torch.device(device)
+        name = f"cuda:{d.index if d.index is not None else torch.cuda.current_device()}" if d.type == "cuda" \
+            else d.type
+        if not (d.type == "cuda" and d.index is None):  # "cuda" alone follows the current device
+            _DEVICE_NAMES[device] = name
+    return name
 
 
 class LocalRNG:
@@ -90,6 +101,13 @@ class LocalRNG:
         if g is None:
             raise RuntimeError(f"{type(self).__name__} was called without a local generator (use .using(g))")
         return g
+
+    def set_generator(self, generator: Optional[torch.Generator]) -> Optional[torch.Generator]:
+        """Make ``generator`` this thread's generator; return the previous one (for a try/finally restore)."""
+        tls = self._local()
+        previous = getattr(tls, "generator", None)
+        tls.generator = generator
+        return previous
 
     @contextmanager
     def using(self, generator: torch.Generator) -> Iterator[None]:

@@ -42,8 +42,9 @@ def create_app(store: ResultStore, ready: Callable[[], bool], registry=None, max
                   description="Edited images delivered over the emulated semantic-communication link.")
 
     async def _find(result_id: str, wait: float) -> StoredResult:
-        if wait < 0 or wait > max_wait_s:
-            raise HTTPException(422, f"wait must lie in [0, {max_wait_s:g}] seconds")
+        if not wait >= 0:
+            raise HTTPException(422, "wait must be a non-negative number of seconds")
+        wait = min(wait, max_wait_s)          # longer waits are clamped to the server's limit
         found = store.get(result_id)
         if found is None and wait > 0:
             found = await asyncio.to_thread(store.wait, result_id, wait)

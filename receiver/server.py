@@ -13,7 +13,6 @@ from typing import Any
 
 import grpc
 import torch
-from google.protobuf.json_format import MessageToDict
 
 from receiver.decoder import ReceiverPipeline
 from receiver.equalization import RECOVER_EQUALIZERS, recover

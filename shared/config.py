@@ -16,10 +16,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import InvalidArgumentError
+
+if TYPE_CHECKING:  # torch is imported lazily: `edsc --help` should not pay for it
+    import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILTIN_BUNDLE = REPO_ROOT / "bundles" / "synthface-128"
@@ -40,7 +44,7 @@ def settings() -> CommonSettings:
     return CommonSettings()
 
 
-def pick_device(preference: str | None = None) -> torch.device:
+def pick_device(preference: str | None = None) -> "torch.device":
     """Resolve a device preference.
 
     Parameters
@@ -53,6 +57,8 @@ def pick_device(preference: str | None = None) -> torch.device:
     ------
     torch.device
     """
+    import torch
+
     pref = (preference or settings().device).strip().lower()
     if pref == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -6,9 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from shared.bundle import Bundle
-from shared.config import settings
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("bundle", help="inspect, verify, create or import model bundles")
@@ -45,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from shared.bundle import Bundle
+    from shared.config import settings
+
     bundle = Bundle(args.bundle or settings().bundle)
     m = bundle.manifest
     counts = bundle.parameter_counts()

@@ -80,7 +80,8 @@ def run_probe(config: ChannelConfig, *, symbols: int = 1_000_000, message_symbol
     ------
     dict with ``measured_es_n0_db`` (transmitted energy over the measured noise power, pilots included),
     ``mean_h2``, ``ber`` (uncoded, coherent detection with the configured CSI), ``ber_theory`` (or None),
-    ``ber_rel_error``, ``k_factor_est_db`` (fading models with perfect CSI), channel-use counts and the config.
+    ``ber_rel_error``, ``k_factor_est`` / ``k_factor_est_db`` (moment estimate from the true channel, fading
+    models; the dB value is None when the estimate is 0), channel-use counts and the config. JSON-ready.
     """
     for name, v, hi in (("symbols", symbols, MAX_PROBE_SYMBOLS), ("message_symbols", message_symbols, 1 << 20)):
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
@@ -115,12 +116,14 @@ def run_probe(config: ChannelConfig, *, symbols: int = 1_000_000, message_symbol
     assert layout is not None
     es, no = acc["es"] / acc["uses_e"], acc["no"] / acc["uses_e"]
     mean_h2 = acc["h2"] / acc["uses_h"] if acc["uses_h"] else 1.0
+    k_lin: Optional[float] = None
     k_est_db: Optional[float] = None
     if acc["uses_h"] > 1 and config.model in ("rayleigh", "rician"):
+        # moment estimate (see channel_emulator.theory.estimate_k_factor), from running sums over all chunks
         var = acc["h4"] / acc["uses_h"] - mean_h2 ** 2
         gamma = var / mean_h2 ** 2
         k_lin = 0.0 if gamma >= 1.0 else math.sqrt(1.0 - gamma) / (1.0 - math.sqrt(1.0 - gamma))
-        k_est_db = 10.0 * math.log10(k_lin) if k_lin > 0 else float("-inf")
+        k_est_db = 10.0 * math.log10(k_lin) if k_lin > 0 else None
     ber = acc["err"] / acc["bits"]
     theory = ber_qpsk_theory(config.model, config.snr_db, csi=config.csi, k_factor_db=config.k_factor_db,
                              pilots=config.resolved_pilots, block_fading=not config.time_varying)
@@ -131,6 +134,7 @@ def run_probe(config: ChannelConfig, *, symbols: int = 1_000_000, message_symbol
         "measured_es_n0_db": 10.0 * math.log10(es / no),
         "measured_no": no,
         "mean_h2": mean_h2,
+        "k_factor_est": k_lin,
         "k_factor_est_db": k_est_db,
         "ber": ber,
         "ber_theory": theory,

@@ -12,31 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-from tqdm import tqdm
-
-from channel_emulator.config import ChannelConfig
-from channel_emulator.link import apply_channel
-from receiver.decoder import ReceiverPipeline
-from receiver.equalization import recover
-from shared.bundle import Bundle
-from shared.channel.limits import check_snr_db
-from shared.config import pick_device, settings
-from shared.image_io import load_image_tensor, save_png
-from shared.lpips import get_lpips
-from transmitter.inversion import InversionConfig
-from transmitter.jecc import JECCConfig
-from transmitter.pipeline import TransmitterPipeline, channel_bandwidth_ratio
-
-
-def add_bundle_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bundle", type=Path, default=None,
-                        help="model bundle directory (default: $EDSC_BUNDLE or bundles/synthface-128)")
-    parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
-
-
-def open_bundle(args: argparse.Namespace) -> Bundle:
-    return Bundle(args.bundle or settings().bundle, device=pick_device(args.device))
+from edsc.cli.common import add_bundle_args, open_bundle
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,6 +34,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from channel_emulator.config import ChannelConfig
+    from channel_emulator.link import apply_channel
+    from receiver.decoder import ReceiverPipeline
+    from receiver.equalization import recover
+    from shared.channel.limits import check_snr_db
+    from shared.image_io import load_image_tensor, save_png
+    from shared.lpips import get_lpips
+    from transmitter.inversion import InversionConfig
+    from transmitter.jecc import JECCConfig
+    from transmitter.pipeline import TransmitterPipeline, channel_bandwidth_ratio
+
     snr = check_snr_db(args.snr)
     channel = ChannelConfig(model=args.channel, snr_db=snr)
     bundle = open_bundle(args)

@@ -5,11 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import torch
-
-from shared.image_io import pil_to_tensor, read_image_file
-from shared.errors import InvalidArgumentError
-from shared.lpips import get_lpips
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from shared.errors import InvalidArgumentError
+    from shared.image_io import pil_to_tensor, read_image_file
+    from shared.lpips import get_lpips
+
     a_img, b_img = read_image_file(args.image_a), read_image_file(args.image_b)
     if args.size is None and a_img.size != b_img.size:
         raise InvalidArgumentError(

@@ -14,7 +14,7 @@ import sys
 from shared.errors import EditDSCError
 
 # Command modules, in the order `edsc --help` lists them.
-COMMAND_MODULES = ("edit", "parse", "lpips", "bundle", "weights", "channel", "world")
+COMMAND_MODULES = ("edit", "parse", "lpips", "bundle", "weights", "channel", "world", "up", "send", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

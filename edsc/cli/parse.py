@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from edsc.cli.edit import add_bundle_args, open_bundle
-from transmitter.instruction import InstructionParser
+from edsc.cli.common import add_bundle_args, open_bundle
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from transmitter.instruction import InstructionParser
+
     bundle = open_bundle(args)
     parser = InstructionParser(bundle.language, bundle.vocabulary(), bundle.attributes)
     edit = parser.parse(args.instruction)

@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from shared import lpips
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("weights", help="fetch or check the offline third-party weights (LPIPS backbones)")
@@ -25,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _fetch(args: argparse.Namespace) -> int:
+    from shared import lpips
     missing = [n for n in lpips.BACKBONES if args.force or not lpips.cached_backbone_path(n).is_file()]
     if not missing:
         print(f"LPIPS backbones already cached in {lpips.cached_backbone_path('alex').parent}")
@@ -35,6 +34,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from shared import lpips
     report = {}
     for net in lpips.BACKBONES:
         try:

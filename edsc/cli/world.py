@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from shared.errors import InvalidArgumentError
 
 
@@ -67,6 +65,8 @@ def _sheet(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(f"--out {out} must name a .png file")
     if not out.parent.exists():
         raise InvalidArgumentError(f"directory {out.parent} does not exist")
+    import torch
+
     gen = torch.Generator().manual_seed(args.seed)
     img = contact_sheet(sample_identity(args.identities, gen), size=args.size, base_degrees=base)
     img.save(out)
@@ -85,6 +85,8 @@ def _sample(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
+    import torch
+
     gen = torch.Generator().manual_seed(args.seed)
     ident = sample_identity(args.n, gen)
     deg = sample_degrees(args.n, gen, fractional=args.fractional)

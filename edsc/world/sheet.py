@@ -47,7 +47,8 @@ def contact_sheet(
     A PIL image: one row per (identity, attribute), six columns (degrees 0..5) with text labels.
     """
     if identities.dim() != 2 or identities.shape[1] != len(IDENTITY_DIMS):
-        raise InvalidArgumentError(f"identities must have shape (N, {len(IDENTITY_DIMS)}), got {tuple(identities.shape)}")
+        raise InvalidArgumentError(
+            f"identities must have shape (N, {len(IDENTITY_DIMS)}), got {tuple(identities.shape)}")
     unknown = [a for a in attributes if a not in ATTRIBUTES]
     if unknown:
         raise InvalidArgumentError(f"unknown attribute(s) {unknown}; known: {', '.join(ATTRIBUTES)}")
@@ -109,3 +110,13 @@ def degree_caption(degrees: Tensor) -> str:
     """Short caption such as ``B2 G0 Bd5 S1 A3`` for one (5,) degree vector."""
     tags = ("B", "G", "Bd", "S", "A")
     return " ".join(f"{t}{float(v):g}" for t, v in zip(tags, degrees.tolist()))
+
+
+def random_grid(n: int = 16, seed: int = 0, size: int = 128, columns: int = 4, fractional: bool = False) -> Image.Image:
+    """``n`` random identities with random degrees, captioned ``B<bangs> G<glasses> Bd<beard> S<smile> A<age>``."""
+    from .synthface import sample_degrees, sample_identity
+
+    gen = torch.Generator().manual_seed(seed)
+    ident = sample_identity(n, gen)
+    deg = sample_degrees(n, gen, fractional=fractional)
+    return face_grid(render(ident, deg, size=size), columns, [degree_caption(d) for d in deg])

@@ -18,8 +18,10 @@ Drawing: signed-distance fields (negative inside) turned into coverage with a on
 
 Glasses are drawn after the bangs because they sit in front of the hair. Everything is float32, vectorised over
 the batch (the only Python loops run over a few shape layers), deterministic (textures such as stubble or hair
-strands are fixed functions of position and identity) and works on CPU and CUDA. Coordinates are normalised:
-``x`` and ``y`` run over [-1, 1] across the image (``y`` downwards), so a face looks the same at every ``size``.
+strands are fixed functions of position and identity) and works on CPU and CUDA. Drawing coordinates are
+resolution independent: ``x`` (right) and ``y`` (down) run over [-1/1.2, 1/1.2] across the image, so a face looks
+the same at every ``size``. Each feature is evaluated only inside a fixed window that bounds it for every identity
+and degree (checked exhaustively against full-canvas evaluation), which keeps rendering cheap.
 
 Identity space: every dimension lives in [-1, 1] and :func:`sample_identity` draws it uniformly;
 ``IDENTITY_PRIOR[name] = (low, high, meaning)`` gives the physical range that [-1, 1] maps to linearly
@@ -63,7 +65,7 @@ DEGREE_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 #: Identity prior. Each normalised dimension u ~ U[-1, 1] maps linearly onto [low, high]:
-#: value = low + (u + 1) / 2 * (high - low). Lengths are in image half-widths (the image spans [-1, 1]).
+#: value = low + (u + 1) / 2 * (high - low). Lengths are in drawing units (the image spans [-1/1.2, 1/1.2]).
 IDENTITY_PRIOR: dict[str, tuple[float, float, str]] = {
     "face_width": (0.42, 0.50, "half-width of the head ellipse"),
     "face_length": (0.58, 0.67, "half-height of the head ellipse"),
@@ -80,7 +82,7 @@ IDENTITY_PRIOR: dict[str, tuple[float, float, str]] = {
     "brow_height": (0.085, 0.125, "eyebrow height above the eye line"),
     "brow_arch": (0.0, 0.035, "eyebrow arch"),
     "nose_length": (0.30, 0.38, "eye line to nose tip, as a fraction of the face half-height"),
-    "nose_width": (0.042, 0.066, "half-width of the nose wings"),
+    "nose_width": (0.040, 0.072, "half-width of the nose wings"),
     "lip_fullness": (0.65, 1.35, "scale of the lip thickness"),
     "lip_tint": (0.0, 1.0, "0 natural lips, 1 red lips"),
     "mouth_width": (0.105, 0.14, "half-width of the closed mouth"),
@@ -103,8 +105,8 @@ _T = {
     "bangs_len": (0.0, 0.20, 0.40, 0.60, 0.92, 1.22),
     # eyeglasses
     "glass_on": (0.0, 1.0, 1.0, 1.0, 1.0, 1.0),
-    "frame_w": (0.0, 0.012, 0.020, 0.050, 0.022, 0.056),
-    "frame_a": (0.0, 0.55, 1.0, 1.0, 1.0, 1.0),
+    "frame_w": (0.0, 0.010, 0.020, 0.050, 0.022, 0.056),
+    "frame_a": (0.0, 0.40, 1.0, 1.0, 1.0, 1.0),
     "frame_dark": (0.0, 0.0, 1.0, 1.0, 1.0, 1.0),
     "lens_a": (0.0, 0.10, 0.06, 0.08, 0.76, 0.95),
     "lens_scale": (1.0, 1.0, 1.0, 1.0, 1.08, 1.12),
@@ -119,8 +121,8 @@ _T = {
     "beard_soft": (3.0, 3.0, 1.5, 1.3, 1.6, 1.8),
     "beard_tex": (0.0, 0.0, 0.03, 0.045, 0.06, 0.07),
     # smiling
-    "smile_curv": (-0.004, 0.042, 0.046, 0.050, 0.054, 0.050),
-    "smile_wide": (1.0, 1.10, 1.16, 1.24, 1.32, 1.34),
+    "smile_curv": (-0.004, 0.050, 0.052, 0.054, 0.056, 0.052),
+    "smile_wide": (1.0, 1.12, 1.18, 1.25, 1.32, 1.34),
     "smile_up": (0.0, 0.0, 0.013, 0.021, 0.024, 0.026),
     "smile_lo": (0.0, 0.0, 0.014, 0.034, 0.062, 0.110),
     "smile_teeth_lo": (0.0, 0.0, 0.0, 0.0, 0.65, 0.55),
@@ -150,7 +152,7 @@ _T = {
 }
 
 # Parameters that change late / early between two degrees (keeps the in-between faces in between).
-_WARP = {"frame_w": "late", "lens_a": "early"}
+_WARP = {"frame_w": "late"}
 
 _SKIN = ((0.99, 0.86, 0.76), (0.90, 0.70, 0.55), (0.70, 0.50, 0.36), (0.42, 0.28, 0.20))
 _HAIR = ((0.92, 0.80, 0.52), (0.78, 0.58, 0.30), (0.43, 0.29, 0.18), (0.11, 0.10, 0.10))
@@ -244,11 +246,10 @@ def _luma(c: Tensor) -> Tensor:
 
 
 def _contrast(c: Tensor, ref: Tensor, gap: float) -> Tensor:
-    """Scale colours ``c`` (B, 3) so that their luminance differs from ``ref``'s by at least ``gap``."""
+    """Push colours ``c`` (B, 3) away from ``ref`` in luminance (darker ones darker, lighter ones lighter) until
+    they differ by ``gap`` (as far as the [0, 1] range allows)."""
     lc, lr = _luma(c), _luma(ref)
-    darker = torch.where(lr > gap + 0.06, lr - gap, lr + gap)
-    target = torch.where((lc - lr).abs() >= gap, lc, torch.where(lc <= lr, darker, lr + gap))
-    target = torch.where((lc > lr) & (lr + gap > 1.0), lr - gap, target)
+    target = torch.where(lc <= lr, torch.minimum(lc, (lr - gap).clamp(min=0.03)), torch.maximum(lc, lr + gap))
     return (c * (target / lc.clamp(min=1e-3))[:, None]).clamp(0.0, 1.0)
 
 
@@ -288,7 +289,7 @@ class _Region:
 
     def paint(self, color: Tensor, alpha: Tensor) -> None:
         """Composite ``color`` (B,3,·,·) over the window with coverage ``alpha`` (B,1,·,·)."""
-        self.img.lerp_(color.expand(self.img.shape[0], 3, -1, -1) if color.dim() == 4 else color, alpha)
+        self.img.lerp_(color, alpha)
 
 
 _ZOOM = 1.2  # the image shows [-1/_ZOOM, 1/_ZOOM] of the drawing coordinates
@@ -322,11 +323,6 @@ def _ellipse(x: Tensor, y: Tensor, rx: Tensor, ry: Tensor) -> tuple[Tensor, Tens
     k2 = (x / rx).square() + (y / ry).square()
     g = (rx * ry).sqrt() if isinstance(rx * ry, Tensor) else math.sqrt(rx * ry)
     return (k2.sqrt() - 1.0) * g, k2
-
-
-def _band(y: Tensor, curve: Tensor, half: Tensor | float) -> Tensor:
-    """Signed distance to a horizontal-ish band |y - curve(x)| <= half."""
-    return (y - curve).abs_() - half
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -405,14 +401,14 @@ class _Params:
         skin = _lerp(skin, skin * torch.tensor((1.02, 0.97, 0.93), device=skin.device), _table(age, _T["age_skin"]))
         self.skin = skin.clamp(0, 1)
         hair = _palette(_HAIR, ph["hair_darkness"])
-        warm = hair * torch.tensor((1.30, 0.78, 0.55), device=hair.device)
-        warm = warm + torch.tensor((0.12, 0.02, 0.0), device=hair.device) * (1.0 - ph["hair_darkness"][:, None]) * 0
-        hair = _lerp(hair, warm.clamp(0, 1), 0.85 * ph["hair_warmth"] * (1.0 - 0.6 * ph["hair_darkness"]))
+        warm = hair * torch.tensor((1.25, 0.80, 0.58), device=hair.device)
+        hair = _lerp(hair, warm.clamp(0, 1), 0.7 * ph["hair_warmth"] * (1.0 - 0.5 * ph["hair_darkness"]))
+        hair = _contrast(hair, skin, 0.22)  # hair always stands out from the skin (bangs stay visible)
         grey = _table(age, _T["age_grey"])
         hair = _lerp(hair, _lerp(torch.tensor(_GREY, device=hair.device).expand_as(hair), _WHITE,
                                  ((grey - 0.6) / 0.35).clamp(0, 1)), grey.clamp(0, 0.95))
         self.hair = hair
-        self.brow = hair * 0.62 + 0.02
+        self.brow = _contrast(hair * 0.62 + 0.02, skin, 0.25)
         self.beard = _contrast(hair * 0.88, skin, 0.28)
         self.iris = _palette(_IRIS, ph["eye_hue"])
         lip = skin * torch.tensor((0.93, 0.66, 0.64), device=skin.device)
@@ -444,8 +440,7 @@ def _draw_background(c: _Canvas, P: _Params) -> None:
     col = top + (bot - top) * g  # (B,3,H,1)
     # soft halo behind the head
     halo = (1.0 - (r.x.square() + (r.y + 0.1).square() * 0.8).sqrt() * 0.9).clamp_(0.0, 1.0)  # (1,1,H,W)
-    r.img.copy_(col.expand_as(r.img))
-    r.img.add_(halo * 0.10)
+    torch.add(col, halo, alpha=0.10, out=r.img)
 
 
 def _hair_outer(P: _Params, x: Tensor, y: Tensor) -> Tensor:
@@ -472,10 +467,10 @@ def _strands(P: _Params, x: Tensor, y: Tensor, freq: float) -> Tensor:
     return (ang * freq + 6.0 * P.wave).sin_()
 
 
-def _draw_hair_back(c: _Canvas, P: _Params, d_hair: Tensor) -> None:
+def _draw_hair_back(c: _Canvas, P: _Params, d_hair: Tensor, strands: Tensor) -> None:
     r = c.region()
     a = r.cov(d_hair)
-    shade = 0.94 - 0.30 * ((r.y - P.ve) / 0.45).clamp(0.0, 1.0) + 0.02 * _strands(P, r.x, r.y, 24.0)
+    shade = 0.94 - 0.30 * ((r.y - P.ve) / 0.45).clamp(0.0, 1.0) + 0.02 * strands
     r.paint(_col(P.hair) * shade, a)
 
 
@@ -562,7 +557,6 @@ def _draw_wrinkles(c: _Canvas, P: _Params) -> None:
     r.paint(line, r.cov(d) * (0.65 * wr))
     t = ((r.x.abs() - P.es) / (P.ew * 0.8)).clamp(-1.0, 1.0)
     bag = P.ve + P.eh * 1.25 + 0.018 - 0.012 * (1.0 - t.square())
-    bag = bag + 0.0 * t
     d = torch.maximum((r.y - bag).abs() - w * 0.9, (r.x.abs() - P.es).abs() - P.ew * 0.8)
     r.paint(line, r.cov(d) * (0.5 * wr))
 
@@ -620,7 +614,7 @@ def _draw_beard(c: _Canvas, P: _Params) -> None:
     # texture: stubble dots fade into wavy strands
     dots = _dots(r.x + 0.05 * P.wave, r.y, 0.045)
     strands = (r.x * 40.0 + (r.y * 7.0).sin() * 2.5 + 5.0 * P.wave).sin()
-    a = a * (t["beard_a"] * (1.0 - 0.35 * t["beard_dots"] + 0.35 * t["beard_dots"] * dots))
+    a = a * (t["beard_a"] * (1.0 - 0.3 * t["beard_dots"] + 0.3 * t["beard_dots"] * dots))
     shade = 1.0 + t["beard_tex"] * strands - 0.25 * ((r.y - P.chin) / 0.35).clamp(0.0, 1.0)
     r.paint(_col(P.beard) * shade, a)
 
@@ -631,7 +625,7 @@ def _draw_mouth(c: _Canvas, P: _Params) -> None:
     w = P.mw
     tx = (r.x / w).clamp(-1.0, 1.0)  # (B,1,1,w)
     s2 = 1.0 - tx.square()
-    base = P.vm - t["smile_curv"] * tx.square() - 0.006 * t["smile_curv"].sign() * 0  # corner lift
+    base = P.vm - t["smile_curv"] * tx.square()  # corner lift
     ou = t["smile_up"]
     ol = t["smile_lo"]
     lips = P.lips
@@ -678,8 +672,7 @@ def _draw_nose(c: _Canvas, P: _Params) -> None:
     nw = P.nw
     ns = P.T["age_nose"] * P.scale
     # soft shadow under the tip and on the shaded side of the bridge
-    dx = r.x + 0.04 * P.lx.sign() * 0.0
-    d_tip, _ = _ellipse(dx, r.y - (P.vn - 0.006), nw * 1.05, 0.034 * ns)
+    d_tip, _ = _ellipse(r.x, r.y - (P.vn - 0.006), nw * 1.05, 0.034 * ns)
     lower = (r.y - (P.vn - 0.006)).clamp(min=0.0) / (0.034 * ns)
     r.paint(_col(P.skin * 0.62), r.cov(d_tip, 3.0) * (0.7 * lower.clamp(max=1.0)))
     side = -P.lx.sign() * (0.030 + 0.1 * nw)
@@ -688,9 +681,8 @@ def _draw_nose(c: _Canvas, P: _Params) -> None:
     # nostrils and wings
     d_nos, _ = _ellipse(r.x.abs() - nw * 0.46, r.y - (P.vn + 0.012 * ns), 0.017 * ns, 0.0085 * ns)
     r.paint(_col(P.skin * 0.35), r.cov(d_nos) * 0.8)
-    d_wing = torch.maximum(
-        ((r.x.abs() - nw * 0.9).square() + (r.y - (P.vn - 0.002)).square()).sqrt() - 0.022 * ns, 0.0 * r.x)
-    d_wing = (d_wing.abs() - 0.0045)
+    d_wing = ((r.x.abs() - nw * 0.9).square() + (r.y - (P.vn - 0.002)).square()).sqrt() - 0.022 * ns
+    d_wing = d_wing.abs() - 0.0045  # arcs around the nose wings
     d_wing = torch.maximum(d_wing, (P.vn - 0.006) - r.y)
     r.paint(_col(P.skin * 0.6), r.cov(d_wing) * 0.45)
     # highlight on the tip
@@ -759,20 +751,20 @@ def _hairline(P: _Params, x: Tensor) -> Tensor:
     # bangs: a fringe whose length is a fraction of the forehead height, with pointed locks
     fh = (P.ve - P.bh) - P.hl0
     L = P.T["bangs_len"] * fh
-    prof = (1.0 - (ax / (0.98 * P.rx)).pow(4)).clamp(min=0.0)
+    prof = (1.0 - (ax / (0.98 * P.rx)).pow(8)).clamp(min=0.0)
     locks = (math.pi * (x - 0.5 * P.wave) / 0.11).sin().abs()
     amp = L.clamp(max=0.09) * 0.4
     fr = P.hl0 + L * prof - amp * locks
     return torch.maximum(hl, fr)
 
 
-def _draw_hair_front(c: _Canvas, P: _Params, d_hair: Tensor, row0: int) -> None:
-    r = c.region(-1.0, 0.3)
-    d_outer = d_hair[:, :, row0 : row0 + r.img.shape[2]]
+def _draw_hair_front(c: _Canvas, P: _Params, d_hair: Tensor, strands: Tensor) -> None:
+    r = c.region(-1.0, 0.3)  # starts at row 0 and spans all columns, like d_hair and strands
+    d_outer = d_hair[:, :, : r.img.shape[2]]
     edge = _hairline(P, r.x)  # (B,1,1,w)
     d = torch.maximum(d_outer, r.y - edge)
     # shadow the hair casts on the forehead
-    d_sh = torch.maximum(d_outer - 0.0, r.y - (edge + 0.022))
+    d_sh = torch.maximum(d_outer, r.y - (edge + 0.022))
     r.paint(_col(P.skin * 0.55), r.cov(d_sh, 4.0) * 0.35)
     # shading: lambert on the hair dome, strands and a sheen band
     hcy = P.cy - 0.13 * P.ry
@@ -782,12 +774,11 @@ def _draw_hair_front(c: _Canvas, P: _Params, d_hair: Tensor, row0: int) -> None:
     nz = (1.0 - k2).clamp_(min=0.0).sqrt_()
     shade = 1.0 + 0.8 * P.ls * (nx * P.lx - 0.35 * ny + nz * 0.85 - 0.85)
     sheen = 0.13 * (1.0 - (k2.sqrt() - 0.72).abs_() * 9.0).clamp_(min=0.0)
-    st = _strands(P, r.x, r.y, 36.0)
-    shade = shade + sheen + 0.018 * st
+    shade = shade + sheen + 0.018 * strands[:, :, : r.img.shape[2]]
     # separations between the locks of the fringe
     L = (P.T["bangs_len"] * ((P.ve - P.bh) - P.hl0) / 0.03).clamp(max=1.0)
-    gap = (math.pi * (r.x - 0.5 * P.wave) / 0.11).sin().abs().pow(12) * (0.16 * L)  # (B,1,1,w)
-    shade = shade - gap * ((r.y - (P.hl0 - 0.08)) / 0.1).clamp(0.0, 1.0)
+    gap = (math.pi * (r.x - 0.5 * P.wave) / 0.11).sin().abs().pow(12) * (0.10 * L)  # (B,1,1,w)
+    shade = shade - gap * (1.0 - (edge - r.y) / 0.07).clamp_(0.0, 1.0)  # only near the lock tips
     r.paint(_col(P.hair) * shade, r.cov(d))
 
 
@@ -837,7 +828,8 @@ def _render(identity: Tensor, degrees: Tensor, size: int) -> Tensor:
     _draw_background(c, P)
     full = c.region()
     d_hair = _hair_outer(P, full.x, full.y)  # (B,1,S,S)
-    _draw_hair_back(c, P, d_hair)
+    strands = _strands(P, full.x, full.y, 30.0)  # (B,1,S,S)
+    _draw_hair_back(c, P, d_hair, strands)
     _draw_neck_and_clothes(c, P)
     _draw_ears(c, P)
     _draw_face(c, P)
@@ -848,7 +840,7 @@ def _render(identity: Tensor, degrees: Tensor, size: int) -> Tensor:
     _draw_nose(c, P)
     _draw_eyes(c, P)
     _draw_brows(c, P)
-    _draw_hair_front(c, P, d_hair, 0)
+    _draw_hair_front(c, P, d_hair, strands)
     _draw_glasses(c, P)
     return c.img.clamp_(0.0, 1.0).mul_(2.0).sub_(1.0)
 

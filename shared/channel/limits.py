@@ -42,11 +42,16 @@ def check_range(value: object, name: str, lo: float, hi: float, unit: str = "") 
     ChannelParameterError
         ``value`` is not a real number, is NaN/Inf, or lies outside ``[lo, hi]``.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool):
+        raise ChannelParameterError(f"{name} must be a number, got {value!r}")
+    if not isinstance(value, (int, float)):
         try:
             import numpy as np  # numpy scalars / 0-d arrays / 0-d tensors
 
-            value = float(np.asarray(value, dtype=float).item())
+            arr = np.asarray(value, dtype=float)
+            if arr.ndim != 0 or isinstance(value, (str, bytes)):
+                raise TypeError("not a scalar")
+            value = float(arr.item())
         except Exception as exc:  # noqa: BLE001 - anything non-numeric is a user error here
             raise ChannelParameterError(f"{name} must be a number, got {value!r}") from exc
     value = float(value)

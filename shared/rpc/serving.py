@@ -169,8 +169,13 @@ def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
 
 
 def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    """Client-channel options: message limits, and a short reconnect back-off so that a restarted downstream
+    service is reached again within about a second."""
     return [("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", max_message_bytes)]
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.min_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", 1000)]
 
 
 class Server:

@@ -1,0 +1,117 @@
+"""`edsc send IMAGE "INSTRUCTION"`: submit to a running transmitter, show progress, fetch the result over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from shared.errors import InvalidArgumentError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("send", help="send an image + instruction through the running services",
+                              description="Submit an edit to the transmitter (edsc up), follow its progress, fetch "
+                                          "the edited image from the receiver and write it.")
+    p.add_argument("image", nargs="?", help="PNG/JPEG photo (leave out with --session to continue a conversation)")
+    p.add_argument("instruction")
+    p.add_argument("--snr", type=float, default=12.0, help="channel SNR in dB (default 12)")
+    p.add_argument("--channel", default="awgn", help="channel model: awgn | rayleigh | rician | tdl")
+    p.add_argument("--csi", default=None, help="perfect | ls | none")
+    p.add_argument("--k-factor-db", type=float, default=None, help="Rician K-factor")
+    p.add_argument("--coherence", type=int, default=None, help="block-fading coherence in channel uses")
+    p.add_argument("--doppler-hz", type=float, default=None)
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="any other channel parameter (repeatable), e.g. --param tdl_profile=C")
+    p.add_argument("--seed", type=int, default=None, help="channel seed")
+    p.add_argument("--session", default="", help="session id (a follow-up without IMAGE continues it)")
+    p.add_argument("--request-id", default="")
+    p.add_argument("--inversion-steps", type=int, default=0, help="r_inv (0: server default)")
+    p.add_argument("--edit-steps", type=int, default=0, help="r_edit (0: server default)")
+    p.add_argument("--transmitter", default="127.0.0.1:50051", metavar="HOST:PORT")
+    p.add_argument("--receiver", default="http://127.0.0.1:8080", metavar="URL")
+    p.add_argument("--out", type=Path, default=None, help="output PNG (default: edited-<request id>.png)")
+    p.add_argument("--timeout", type=float, default=600.0)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.set_defaults(func=run)
+
+
+def _value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def channel_from_args(args: argparse.Namespace) -> dict:
+    channel = {"model": args.channel}
+    for name in ("csi", "k_factor_db", "coherence", "doppler_hz"):
+        if getattr(args, name) is not None:
+            channel[name] = getattr(args, name)
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise InvalidArgumentError(f"--param {item!r}: use NAME=VALUE")
+        channel[name.strip()] = _value(value.strip())
+    return channel
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from edsc.client import EditDSCClient
+
+    image = None
+    if args.image:
+        path = Path(args.image)
+        if not path.is_file():
+            raise InvalidArgumentError(f"image {path} does not exist")
+        image = path.read_bytes()
+    elif not args.session:
+        raise InvalidArgumentError("give an IMAGE, or --session ID to continue a conversation")
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, step: int, total: int) -> None:
+        if args.json and not sys.stderr.isatty():
+            return
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=f"{stage:>9}", file=sys.stderr, leave=True)
+        bar.n = step
+        bar.refresh()
+
+    with EditDSCClient(args.transmitter, args.receiver, timeout_s=args.timeout) as client:
+        try:
+            result = client.submit(image, args.instruction, args.snr, channel_from_args(args), seed=args.seed,
+                                   session_id=args.session, request_id=args.request_id,
+                                   inversion_steps=args.inversion_steps, edit_steps=args.edit_steps,
+                                   on_progress=progress)
+        finally:
+            for bar in bars.values():
+                bar.close()
+        png = client.image(result["request_id"], wait_s=30)
+    out = args.out or Path(f"edited-{result['request_id']}.png")
+    from shared.image_io import write_bytes_atomic
+
+    write_bytes_atomic(out, png)
+    result["output"] = str(out)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    o, e = result["outcome"], result["edit"]
+    edit_text = ", ".join(f"{k}={v}" for k, v in e.items() if v is not None)
+    print(f"request   {result['request_id']}  (session {result['session_id']}, turn {result['session_turn']})")
+    print(f"edit      {edit_text}")
+    print(f"JECC      {o['status']} after {o['iterations']} steps; {o['attribute']} degree "
+          f"{o['degrees_before']} -> {o['degrees_after']} (expected {o['expected_degree']})")
+    print(f"channel   {result['channel_report'].get('model')} at {args.snr:g} dB, k={result['k']} reals, "
+          f"{result['channel_uses']} channel uses, CBR {result['cbr']:.4f}")
+    t = result["timings"]
+    print(f"timings   total {t.get('total_s', 0):.2f} s (queue {t.get('queue_s', 0):.2f}, inversion "
+          f"{t.get('inversion_s', 0):.2f}, JECC {t.get('jecc_s', 0):.2f}, forward {t.get('forward_s', 0):.2f})")
+    print(f"bundle    {result['bundle_version']}")
+    print(f"wrote     {out}")
+    return 0
