@@ -17,7 +17,6 @@ two so that machine load affects both alike; each figure is the median over ``--
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path

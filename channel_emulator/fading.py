@@ -17,7 +17,6 @@ Every generator draws from the request's local :class:`torch.Generator` (:class:
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
@@ -40,7 +39,6 @@ __all__ = [
     "tdl_max_delay_s",
 ]
 
-_LOCK = threading.Lock()
 
 
 class SeededRayleighBlockFading(LocalRNG, RayleighBlockFading):

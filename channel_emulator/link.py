@@ -23,7 +23,8 @@ give bit-identical output on CPU; CPU and CUDA streams differ from each other.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import numbers
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any, Mapping, Optional
 
@@ -79,7 +80,6 @@ class ChannelOutput:
     power_scale: torch.Tensor
     config: ChannelConfig
     seed: int
-    _extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @cached_property
     def report(self) -> dict[str, Any]:
@@ -94,24 +94,26 @@ class ChannelOutput:
     def _make_report(self) -> dict[str, Any]:
         cfg, lay, info = self.config, self.side_info.layout, self.side_info
         s, n = self.transmitted, self.noise()
-        if lay.n_pad:  # padding REs carry no energy: measure Es on the symbols actually sent
+        s2 = torch.view_as_real(s).square().sum(-1)  # (B, n_uses) |s|^2
+        n2 = torch.view_as_real(n).square().sum(-1)
+        if lay.n_pad:  # padding REs carry no energy: measure Es on the resource elements actually used
             used = torch.ones(lay.n_uses, dtype=torch.bool, device=s.device)
-            pad = torch.nonzero(~lay.pilot_mask, as_tuple=False).flatten()[lay.n_data:]
-            used[pad.to(s.device)] = False
-            s_used = s[:, used]
+            used[torch.nonzero(~lay.pilot_mask, as_tuple=False).flatten()[lay.n_data:].to(s.device)] = False
         else:
-            s_used = s
-        es = float((s_used.real.square() + s_used.imag.square()).double().mean())
-        es_data = float((s[:, lay.data_indices.to(s.device)].abs().square()).double().mean())
-        no = float((n.real.square() + n.imag.square()).double().mean())
+            used = slice(None)
+        stats = [s2[:, used].mean(), s2[:, lay.data_indices.to(s.device)].mean(), n2.mean()]
+        if self.channel is not None:
+            h2 = torch.view_as_real(self.channel).square().sum(-1)
+            stats += [h2.mean(), (h2 * s2)[:, used].mean()]
+        scale = self.power_scale.float()
+        stats += [scale.mean(), scale.min(), scale.max()]
+        vals = torch.stack(stats).double().tolist()  # one transfer
+        es, es_data, no = vals[0], vals[1], vals[2]
         if self.channel is None:
             mean_h2, rx_power = 1.0, es
         else:
-            h = self.channel
-            mean_h2 = float((h.real.square() + h.imag.square()).double().mean())
-            hs = h * s_used if not lay.n_pad else (h * s)[:, used]
-            rx_power = float((hs.real.square() + hs.imag.square()).double().mean())
-        scale = self.power_scale.detach().double().cpu()
+            mean_h2, rx_power = vals[3], vals[4]
+        scale_mean, scale_min, scale_max = vals[-3:]
         n_msgs = int(s.shape[0])
         return {
             "model": cfg.model,
@@ -135,12 +137,11 @@ class ChannelOutput:
             "cp_samples": lay.n_cp,
             "pilot_overhead": lay.n_pilot_uses / lay.n_uses,
             "power_mode": cfg.power_mode,
-            "power_scale_mean": float(scale.mean()),
-            "power_scale_min": float(scale.min()),
-            "power_scale_max": float(scale.max()),
-            "power_scale": scale.tolist() if n_msgs <= 64 else None,
+            "power_scale_mean": scale_mean,
+            "power_scale_min": scale_min,
+            "power_scale_max": scale_max,
+            "power_scale": self.power_scale.tolist() if n_msgs <= 64 else None,
             "max_doppler_hz": cfg.max_doppler_hz,
-            **self._extra,
         }
 
 
@@ -269,9 +270,10 @@ def _ones(device: torch.device) -> torch.Tensor:
 
 
 def _transmit(z: torch.Tensor, cfg: ChannelConfig, seed: Optional[int], scale: torch.Tensor) -> ChannelOutput:
-    seed = resolve_seed(seed if seed is not None else cfg.seed)
-    if isinstance(seed, bool) or seed < 0:
+    seed = seed if seed is not None else cfg.seed
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
         raise ChannelParameterError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = resolve_seed(seed)
     batch, n_data = z.shape
     layout = _layout(cfg, n_data)
     if batch * layout.n_uses > MAX_USES_PER_CALL:

@@ -15,7 +15,6 @@ A randomly initialised backbone is never used silently.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import subprocess
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from shared.bundle import sha256_file as _sha256
 from shared.config import cache_dir
 from shared.errors import InvalidArgumentError, WeightsUnavailableError
 
@@ -60,14 +60,6 @@ BACKBONES = {
 }
 
 LOSS_MAX_SIZE = 256  # images larger than this are average-pooled to it before LPIPS (as in the inversion loss)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_net(net: str) -> dict:

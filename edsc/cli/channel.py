@@ -23,7 +23,7 @@ import torch
 from channel_emulator.config import ChannelConfig
 from channel_emulator.link import transmit_symbols
 from channel_emulator.rng import STREAM_PROBE, derive_seed, make_generator
-from channel_emulator.theory import ber_qpsk_theory, estimate_k_factor
+from channel_emulator.theory import ber_qpsk_theory
 from receiver.equalization import equalize
 from shared.channel.errors import ChannelParameterError
 from shared.config import pick_device

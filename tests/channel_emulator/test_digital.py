@@ -8,7 +8,6 @@ import torch
 from channel_emulator.config import ChannelConfig
 from channel_emulator.digital import (
     MAX_RATE,
-    LDPCPlan,
     bits_for_cbr,
     bpp_budget,
     link_budget,

@@ -65,6 +65,12 @@ def test_seed_from_config_and_random_seed_reported():
     assert torch.equal(free.received, replay.received)
 
 
+@pytest.mark.parametrize("seed", [-1, 1.5, "3", True])
+def test_bad_seed(seed):
+    with pytest.raises(ChannelParameterError, match="seed"):
+        apply_channel(_x(), ChannelConfig(model="awgn", snr_db=3.0), seed=seed)
+
+
 def test_global_rng_state_untouched():
     state = torch.random.get_rng_state()
     for cfg in CONFIGS:

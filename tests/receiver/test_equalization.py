@@ -1,6 +1,5 @@
 """Tests of receiver/equalization.py: LS estimation and ZF/MMSE equalisation on Sionna's blocks."""
 
-import math
 
 import pytest
 import torch
