@@ -231,7 +231,8 @@ class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
 
 def build(settings: TransmitterServiceSettings | None = None):
     s = settings or TransmitterServiceSettings()
-    torch.set_num_threads(max(1, s.torch_threads))
+    if s.torch_threads > 0:
+        torch.set_num_threads(s.torch_threads)
     metrics = ServiceMetrics("transmitter")
     server = Server(s.host, s.port, [SERVICE], max_workers=s.max_in_flight + 8,
                     max_message_bytes=int(s.max_message_mb * 1024 * 1024))

@@ -31,7 +31,7 @@ class TransmitterServiceSettings(BaseSettings):
     downstream_timeout_s: float = 300.0       # channel call timeout when the caller set no deadline
     metrics_port: int = 9101                  # Prometheus /metrics (0: off)
     metrics_host: str = "127.0.0.1"
-    torch_threads: int = 1
+    torch_threads: int = 0                    # intra-op CPU threads; 0: every core (batched inversion scales with them)
     grace_s: float = 10.0                     # graceful-shutdown grace period
     load_delay_s: float = 0.0                 # tests: pretend the weights take this long to load
     log_level: str = "info"
