@@ -85,8 +85,8 @@ def normalize_power_real(x: torch.Tensor, power: float = 1.0, mode: str = "equal
     target = math.sqrt(power * x.shape[-1] / 2.0)  # norm of a message at exactly P per complex symbol
     norm = torch.linalg.vector_norm(x, dim=-1)  # (B,)
     if mode == "equal":
-        scale = norm.reciprocal().mul_(target)
+        scale = target / norm                       # out of place: gradients flow (training uses this path)
     else:
-        scale = torch.where(norm > target, norm.reciprocal().mul_(target), torch.ones_like(norm))
+        scale = torch.where(norm > target, target / norm, torch.ones_like(norm))
         scale = torch.where(torch.isfinite(norm), scale, norm)  # keep NaN/Inf visible to the caller
     return x * scale.unsqueeze(-1), scale

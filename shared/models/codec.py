@@ -3,14 +3,17 @@
     transmitter:  w (B, 512) ──normalise──▶ z ──A_CE(SNR)──▶ X (B, 512 reals)   → power normalisation → channel
     receiver:     Ŷ (B, 512 reals) ──A_CD(SNR)──▶ ẑ ──denormalise──▶ ŵ (B, 512)  → G
 
-The normaliser ((w − w̄)/σ_w with the generator's mean latent w̄ and the RMS σ_w of centred latents) puts the
-latent on the unit-power scale the channel's power normalisation produces, so an untrained (identity) adapter
-pair already decodes a clean channel to the right latent; the channel does not send the per-message scale.
+The normaliser ((w − w̄)/(√2·r) with the generator's mean latent w̄ and the median per-latent RMS r of centred
+latents) puts a typical latent at unit average energy per complex channel use (RMS 1/√2 per real value), the scale the channel's
+power normalisation (P = 1) produces, so an untrained (identity) adapter pair decodes a clean channel to the
+right latent for a latent of typical norm. The channel does not send the per-message scale: a latent whose norm
+differs from the typical one arrives rescaled to it (the adapters can learn to compensate on average).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Mapping
 
 import torch
@@ -85,10 +88,13 @@ class LinkCodec(nn.Module):
         return self.normalizer.decode(self._per_level(y, snr_db, "decoder"))                # (B, dim)
 
     @torch.no_grad()
-    def fit_normalizer(self, generator: nn.Module, n: int = 8192, seed: int = 0) -> None:
-        """Set w̄ and σ_w from ``n`` mapped latents of ``generator`` (deterministic for a seed)."""
+    def fit_normalizer(self, generator: nn.Module, n: int = 8192, seed: int = 0, power: float = 1.0) -> None:
+        """Set w̄ (mean of ``n`` mapped latents, deterministic for a seed) and the scale √(2/P)·r, r the median
+        per-latent RMS of the centred latents, so the median latent carries energy P per complex channel use."""
         z = torch.randn(n, generator.style_dim, generator=torch.Generator().manual_seed(seed))
         p = next(generator.parameters())
-        fitted = LatentNormalizer.fit(generator.mapping(z.to(p.device, p.dtype)).cpu())
-        self.normalizer.mean.copy_(fitted.mean.to(self.normalizer.mean.device))
-        self.normalizer.scale.copy_(fitted.scale.to(self.normalizer.scale.device))
+        latents = generator.mapping(z.to(p.device, p.dtype)).float().cpu()                    # (n, D)
+        mean = latents.mean(0)
+        rms = (latents - mean).pow(2).mean(1).sqrt()                                          # (n,)
+        self.normalizer.mean.copy_(mean.to(self.normalizer.mean.device))
+        self.normalizer.scale.fill_(float(rms.median()) * math.sqrt(2.0 / power))

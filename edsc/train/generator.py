@@ -1,0 +1,721 @@
+"""Training stage (a): the StyleGAN2 generator of the built-in bundle, distilled from the SynthFace renderer.
+
+No face GAN exists offline, so the generator learns the SynthFace world directly: every latent z ~ N(0, I_512)
+*is* a face, through a fixed transform of its first 30 coordinates into world parameters
+(:func:`world_params_from_z`), and the generator is trained so that
+
+    G.synthesis(G.mapping(z))  ≈  render(world_params_from_z(z))          (noise_mode "const")
+
+with the loss
+
+    λ_l1 · L1_edge-weighted + λ_lpips · LPIPS_alex + λ_grad · L1(∇G, ∇render) [+ λ_aux · aux] [+ λ_adv · adv]
+
+(see :mod:`edsc.train.losses`; ``aux`` is a hook for e.g. the cross-entropy of an attribute predictor, ``adv`` an
+optional non-saturating GAN term without R1 against a small StyleGAN2 discriminator, from step ``adv_start``).
+Only the mapping network's 512 → W path is used: one w per face, broadcast to all layers, exactly what GAN
+inversion (``transmitter.inversion``) optimises, so every training face is reachable by a single w. With
+``mask_nuisance`` (default) the first mapping layer reads only the 30 world coordinates, so w — and the image — is
+a function of the face alone; :func:`z_from_world_params` gives a z (hence w = G.mapping(z)) for any face, e.g. to
+render labelled faces with G for later stages.
+
+Evaluation (every ``eval_every`` steps, on g_ema): LPIPS / L1 / gradient-L1 between G's image and the render of
+``eval_faces`` held-out faces drawn from the SynthFace prior (integer degrees), a sample grid, optionally an
+``eval_hook`` (e.g. an evaluation predictor's accuracy on G's images) and, at the end, the paper's inversion
+(110 Adam steps, lr 0.1, one w) of held-out renders (:func:`inversion_check`).
+
+Speed: :class:`shared.models.stylegan2.ModulatedConv2d` computes the modulated convolution in the unfused
+"modulate the input, shared-weight convolution, demodulate the output" form, ~4x faster backward on CPU than
+folding the batch into a grouped convolution.
+
+Runs are resumable: ``run_dir/checkpoint.pt`` holds G, g_ema, the optimisers, (D), the step and the RNG states;
+every batch is drawn from a generator seeded by (seed, step), so a resumed run continues bit-for-bit on the same
+device. Files in ``run_dir``: ``config.json``, ``checkpoint.pt``, ``losses.csv`` (one row per step),
+``eval.jsonl`` (one JSON object per evaluation), ``samples/step_XXXXXX.png`` (renders over g_ema images),
+``g_ema.safetensors`` + ``generator.json`` (the shipped generator and its :class:`GeneratorConfig`),
+``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from edsc.train import losses as L
+from edsc.world.synthface import ATTRIBUTES, IDENTITY_DIMS, MAX_DEGREE, render, sample_degrees, sample_identity
+from shared.config import pick_device
+from shared.errors import InvalidArgumentError
+from shared.models import stylegan2 as sg
+
+__all__ = [
+    "WORLD_DIMS",
+    "GeneratorTrainConfig",
+    "world_params_from_z",
+    "z_from_world_params",
+    "degree_from_uniform",
+    "uniform_from_degree",
+    "build_generator",
+    "batch_latents",
+    "heldout_faces",
+    "generate_faces",
+    "evaluate_generator",
+    "inversion_check",
+    "train_generator",
+]
+
+N_ID = len(IDENTITY_DIMS)          # 25
+N_ATTR = len(ATTRIBUTES)           # 5
+WORLD_DIMS = N_ID + N_ATTR         # 30 leading coordinates of z carry the face
+_U_EPS = 1e-6
+
+
+# ----------------------------------------------------------------------------------------------------------
+# z <-> world parameters
+
+
+def _normal_cdf(x: Tensor) -> Tensor:
+    return 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
+
+def _normal_icdf(u: Tensor) -> Tensor:
+    return math.sqrt(2.0) * torch.erfinv(2.0 * u - 1.0)
+
+
+def _staircase(integer_fraction: float) -> tuple[float, float]:
+    """Widths (a, b) of the 6 plateaus and 5 ramps of the degree staircase on [0, 1]: 6a + 5b = 1."""
+    p = float(integer_fraction)
+    if not 0.0 <= p <= 1.0:
+        raise InvalidArgumentError(f"integer_fraction must lie in [0, 1], got {integer_fraction!r}")
+    return p / (MAX_DEGREE + 1), (1.0 - p) / MAX_DEGREE
+
+
+def degree_from_uniform(u: Tensor, integer_fraction: float = 0.7) -> Tensor:
+    """The degree staircase: u in [0, 1] -> degree in [0, 5], continuous and non-decreasing.
+
+    [0, 1] is cut into 6 plateaus (mass ``integer_fraction`` together; degree exactly 0, 1, .., 5) and 5 linear
+    ramps between them (the remaining mass; fractional degrees). ``integer_fraction = 1`` gives integers only
+    (then the map is a step function), ``0`` a uniform degree.
+    """
+    a, b = _staircase(integer_fraction)
+    u = u.clamp(0.0, 1.0)
+    if b == 0.0:
+        return (u * (MAX_DEGREE + 1)).floor().clamp(max=MAX_DEGREE)
+    k = (u / (a + b)).floor().clamp(max=MAX_DEGREE)
+    return k + ((u - k * (a + b) - a) / b).clamp(0.0, 1.0)
+
+
+def uniform_from_degree(d: Tensor, integer_fraction: float = 0.7) -> Tensor:
+    """A right inverse of :func:`degree_from_uniform`: integer degrees go to the centre of their plateau,
+    fractional ones onto their ramp (with ``integer_fraction = 1`` they are rounded first)."""
+    a, b = _staircase(integer_fraction)
+    d = d.clamp(0.0, float(MAX_DEGREE))
+    k = d.floor().clamp(max=MAX_DEGREE)
+    f = d - k
+    if b == 0.0:
+        k, f = d.round(), torch.zeros_like(d)
+    integer = f.abs() < 1e-6
+    return torch.where(integer, k * (a + b) + 0.5 * a, k * (a + b) + a + f * b)
+
+
+def _pixel_norm(z: Tensor) -> Tensor:
+    """The generator's first mapping layer: z / rms(z) (same epsilon)."""
+    return z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8)
+
+
+def world_params_from_z(z: Tensor, integer_fraction: float = 0.7) -> tuple[Tensor, Tensor]:
+    """The SynthFace face that latent z stands for.
+
+    The transform works on the pixel-normalised latent ``n = z / rms(z)`` (exactly what the mapping network sees
+    after its PixelNorm, so the face is a function of the mapping's input) and uses its first 30 coordinates;
+    the other ``style_dim - 30`` are nuisance the generator learns to ignore::
+
+        u = Φ(n[:, :30])                         Φ = standard normal CDF, ~U(0, 1) per coordinate
+        identity = 2 · u[:, :25] − 1             in [−1, 1], ~uniform (the SynthFace prior)
+        degrees  = staircase(u[:, 25:30])        in [0, 5]: integers with probability ``integer_fraction``
+                                                 (each degree 0..5 equally likely), else uniform in between
+
+    Input: z (B, D) with D >= 30. Output: identity (B, 25) float32, degrees (B, 5) float32 (on z's device).
+    """
+    if z.dim() != 2 or z.shape[1] < WORLD_DIMS:
+        raise InvalidArgumentError(f"z must have shape (B, D) with D >= {WORLD_DIMS}, got {tuple(z.shape)}")
+    u = _normal_cdf(_pixel_norm(z.float())[:, :WORLD_DIMS])                  # (B, 30)
+    identity = (2.0 * u[:, :N_ID] - 1.0).clamp(-1.0, 1.0)                   # (B, 25)
+    degrees = degree_from_uniform(u[:, N_ID:], integer_fraction)            # (B, 5)
+    return identity, degrees
+
+
+def z_from_world_params(identity: Tensor, degrees: Tensor, style_dim: int = 512,
+                        generator: torch.Generator | None = None, integer_fraction: float = 0.7) -> Tensor:
+    """A latent z whose face (:func:`world_params_from_z`) is (identity, degrees): the way to ask G for a face.
+
+    The 30 leading coordinates are set by inverting the transform; the nuisance coordinates are a random
+    direction (from ``generator``) scaled so that rms(z) = 1, so PixelNorm leaves z unchanged.
+
+    Input: identity (B, 25) in [−1, 1], degrees (B, 5) in [0, 5]. Output: z (B, style_dim) float32.
+    """
+    if identity.dim() != 2 or identity.shape[1] != N_ID:
+        raise InvalidArgumentError(f"identity must have shape (B, {N_ID}), got {tuple(identity.shape)}")
+    if degrees.shape != (identity.shape[0], N_ATTR):
+        raise InvalidArgumentError(f"degrees must have shape ({identity.shape[0]}, {N_ATTR}), got "
+                                   f"{tuple(degrees.shape)}")
+    if style_dim <= WORLD_DIMS:
+        raise InvalidArgumentError(f"style_dim must exceed {WORLD_DIMS}, got {style_dim}")
+    device = identity.device
+    u = torch.cat([(identity.float().clamp(-1.0, 1.0) + 1.0) * 0.5,
+                   uniform_from_degree(degrees.float().to(device), integer_fraction)], 1)
+    head = _normal_icdf(u.clamp(_U_EPS, 1.0 - _U_EPS))                      # (B, 30), |head| < 4.8
+    gdev = generator.device if generator is not None else device
+    rest = torch.randn(identity.shape[0], style_dim - WORLD_DIMS, generator=generator, device=gdev).to(device)
+    room = (style_dim - head.square().sum(1, keepdim=True)).clamp(min=1e-3)  # ||rest||² so that rms(z) = 1
+    rest = rest * (room.sqrt() / rest.norm(dim=1, keepdim=True).clamp(min=1e-8))
+    return torch.cat([head, rest], 1)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Fast training path (same function, same parameters)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Configuration
+
+
+def _default_channels() -> dict[int, int]:
+    # 5.9 M parameters with n_mlp = 8 (2.1 M of them in the mapping). On CPU (oneDNN) 64/32 channels at 64/128 px
+    # cost ~4 % more per step than 48/24 (widths that are not multiples of 16 fall off the fast kernels).
+    return {4: 256, 8: 256, 16: 128, 32: 96, 64: 64, 128: 32}
+
+
+def _default_d_channels() -> dict[int, int]:
+    return {4: 128, 8: 128, 16: 128, 32: 96, 64: 48, 128: 24}
+
+
+@dataclass
+class GeneratorTrainConfig:
+    """Hyper-parameters of generator training (JSON round trip: ``to_dict`` / ``from_dict``).
+
+    Architecture: ``size``, ``channels`` (resolution -> width), ``style_dim``, ``n_mlp`` (mapping layers),
+    ``lr_mlp`` (mapping learning-rate multiplier; StyleGAN's 0.01 freezes the mapping for a distillation run).
+    Optimisation: ``batch``, ``steps``, Adam ``lr`` / ``betas``, linear ``warmup_steps`` then a cosine decay to
+    ``lr * lr_final`` at ``steps``, optional ``grad_clip`` (0 = off).
+    Loss weights: ``lambda_l1`` (edge-weighted L1 with extra weight ``edge_weight`` on target edges),
+    ``lambda_lpips`` (LPIPS alex, official weights), ``lambda_grad`` (image-gradient L1), ``lambda_aux``
+    (the ``aux_loss`` hook of :func:`train_generator`), ``lambda_adv`` (non-saturating GAN term from step
+    ``adv_start``; discriminator ``d_channels`` / ``d_lr``).
+    World: ``integer_fraction`` (share of integer degrees, see :func:`world_params_from_z`).
+    Averaging: ``ema_decay`` (g_ema; ramped up as min(decay, (1+t)/(10+t))).
+    Book-keeping: ``seed``, ``eval_every``, ``eval_faces`` (held-out faces, integer degrees), ``sample_faces``
+    (faces in the sample grids), ``checkpoint_every``, ``inversion_faces`` / ``inversion_steps`` /
+    ``inversion_every`` (GAN-inversion check of held-out renders; ``inversion_every = 0``: at the end only),
+    ``device`` ("auto" / "cpu" / "cuda"), ``threads`` (torch CPU threads; None = leave as is),
+    ``fast_path`` (kept for old configs; the shared generator is always fast now), ``mask_nuisance`` (the first mapping layer's weights on the
+    ``style_dim - 30`` nuisance coordinates of z are zero and stay zero, so w is a function of the face alone;
+    see :func:`build_generator`).
+    """
+
+    size: int = 128
+    channels: dict[int, int] = field(default_factory=_default_channels)
+    style_dim: int = 512
+    n_mlp: int = 8
+    lr_mlp: float = 1.0
+    batch: int = 12
+    steps: int = 6000
+    lr: float = 2e-3
+    betas: tuple[float, float] = (0.9, 0.99)
+    warmup_steps: int = 100
+    lr_final: float = 0.05
+    grad_clip: float = 0.0
+    lambda_l1: float = 1.0
+    edge_weight: float = 3.0
+    lambda_lpips: float = 1.0
+    lambda_grad: float = 1.0
+    lambda_aux: float = 0.0
+    lambda_adv: float = 0.0
+    adv_start: int = 0
+    d_channels: dict[int, int] = field(default_factory=_default_d_channels)
+    d_lr: float = 2e-3
+    integer_fraction: float = 0.7
+    ema_decay: float = 0.998
+    noise_mode: str = "const"
+    seed: int = 0
+    eval_every: int = 250
+    eval_faces: int = 64
+    sample_faces: int = 8
+    checkpoint_every: int = 250
+    inversion_faces: int = 8
+    inversion_steps: int = 110
+    inversion_every: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    fast_path: bool = True
+    mask_nuisance: bool = True
+
+    def __post_init__(self) -> None:
+        self.channels = {int(k): int(v) for k, v in self.channels.items()}
+        self.d_channels = {int(k): int(v) for k, v in self.d_channels.items()}
+        self.betas = tuple(float(b) for b in self.betas)
+        if self.batch < 1 or self.steps < 0:
+            raise InvalidArgumentError(f"batch must be >= 1 and steps >= 0, got {self.batch} and {self.steps}")
+        if self.noise_mode not in sg.NOISE_MODES:
+            raise InvalidArgumentError(f"noise_mode must be one of {sg.NOISE_MODES}, got {self.noise_mode!r}")
+        if self.style_dim <= WORLD_DIMS:
+            raise InvalidArgumentError(f"style_dim must exceed {WORLD_DIMS}, got {self.style_dim}")
+        _staircase(self.integer_fraction)
+        for name in ("eval_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise InvalidArgumentError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["channels"] = {str(k): v for k, v in sorted(self.channels.items())}
+        d["d_channels"] = {str(k): v for k, v in sorted(self.d_channels.items())}
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "GeneratorTrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise InvalidArgumentError(f"unknown GeneratorTrainConfig field(s): {unknown}")
+        return cls(**d)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "GeneratorTrainConfig":
+        """Named starting points: ``"cpu"`` (the defaults: batch 12 on 2 CPU cores) or ``"cuda"`` (batch 32,
+        sparser evaluation); ``overrides`` replace single fields. ``steps`` should be set from a measured
+        s/step and the time budget: the cosine schedule ends at ``steps``."""
+        presets = {
+            "cpu": {},
+            "cuda": {"batch": 32, "steps": 20000, "eval_every": 1000, "checkpoint_every": 1000, "eval_faces": 128,
+                     "device": "cuda"},
+        }
+        if name not in presets:
+            raise InvalidArgumentError(f"unknown preset {name!r}: choose one of {sorted(presets)}")
+        return cls(**{**presets[name], **overrides})
+
+    def generator_config(self) -> sg.GeneratorConfig:
+        return sg.GeneratorConfig(size=self.size, style_dim=self.style_dim, n_mlp=self.n_mlp,
+                                  channels=dict(self.channels), lr_mlp=self.lr_mlp)
+
+
+# Fields that may change between a checkpoint and its resumption (they do not change what a step computes,
+# except ``steps``, which stretches the cosine schedule from the resumed step on).
+_RESUMABLE_CHANGES = {"steps", "eval_every", "eval_faces", "sample_faces", "checkpoint_every", "inversion_faces",
+                      "inversion_steps", "inversion_every", "device", "threads"}
+
+
+def build_generator(config: GeneratorTrainConfig) -> sg.Generator:
+    """A freshly initialised generator for ``config``; the init depends on ``config.seed`` alone (the global RNG
+    is left untouched).
+
+    With ``config.mask_nuisance`` the first mapping layer reads only the 30 world coordinates of the
+    pixel-normalised z: its other input weights are zeroed (and the 30 kept columns scaled by
+    sqrt(style_dim / 30) so the activations keep their scale); training keeps them at zero
+    (:func:`_mask_nuisance_grad`). The architecture and state_dict layout are unchanged.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        g = sg.Generator.from_config(config.generator_config())
+    if config.mask_nuisance:
+        with torch.no_grad():
+            first = g.style[1].weight                                       # (D, D), stored (lr_mul-scaled)
+            first[:, WORLD_DIMS:] = 0.0
+            first[:, :WORLD_DIMS] *= math.sqrt(config.style_dim / WORLD_DIMS)
+    return g
+
+
+def _mask_nuisance_grad(g: sg.Generator) -> None:
+    grad = g.style[1].weight.grad
+    if grad is not None:
+        grad[:, WORLD_DIMS:] = 0.0
+
+
+def _build_discriminator(config: GeneratorTrainConfig) -> sg.Discriminator:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed + 1)
+        return sg.Discriminator(config.size, channels=dict(config.d_channels))
+
+
+def _stream_seed(seed: int, stream: int, index: int = 0) -> int:
+    """Disjoint 63-bit seeds: stream 0 = training batches (index = step), 1 = eval faces, 2 = inversion faces,
+    3 = sample nuisance."""
+    return ((seed & 0xFFFFF) << 42) | ((stream & 0xFF) << 34) | (index & ((1 << 34) - 1))
+
+
+def batch_latents(config: GeneratorTrainConfig, step: int) -> Tensor:
+    """The training latents of ``step`` (B, style_dim), on CPU: a function of (seed, step) alone."""
+    gen = torch.Generator(device="cpu").manual_seed(_stream_seed(config.seed, 0, step))
+    return torch.randn(config.batch, config.style_dim, generator=gen)
+
+
+def heldout_faces(n: int, seed: int, stream: int = 1) -> tuple[Tensor, Tensor]:
+    """``n`` held-out world faces (identity (n, 25), integer degrees (n, 5)) from the SynthFace prior, on CPU."""
+    gen = torch.Generator(device="cpu").manual_seed(_stream_seed(seed, stream))
+    return sample_identity(n, gen), sample_degrees(n, gen)
+
+
+def _learning_rate(config: GeneratorTrainConfig, step: int, base: float) -> float:
+    if config.warmup_steps > 0 and step < config.warmup_steps:
+        return base * (step + 1) / config.warmup_steps
+    span = max(1, config.steps - config.warmup_steps)
+    t = min(1.0, max(0.0, (step - config.warmup_steps) / span))
+    return base * (config.lr_final + (1.0 - config.lr_final) * 0.5 * (1.0 + math.cos(math.pi * t)))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Evaluation
+
+
+@torch.no_grad()
+def generate_faces(generator: sg.Generator, identity: Tensor, degrees: Tensor, noise_mode: str = "const",
+                   batch: int = 32, seed: int = 0, integer_fraction: float = 0.7) -> Tensor:
+    """G's image of each world face (through :func:`z_from_world_params` and the mapping network).
+
+    Output: (B, 3, R, R) on the generator's device.
+    """
+    device = next(generator.parameters()).device
+    gen = torch.Generator(device="cpu").manual_seed(_stream_seed(seed, 3))
+    z = z_from_world_params(identity.cpu(), degrees.cpu(), generator.style_dim, gen, integer_fraction)
+    outs = [generator.synthesis(generator.mapping(z[i:i + batch].to(device)), noise_mode=noise_mode)
+            for i in range(0, z.shape[0], batch)]
+    return torch.cat(outs)
+
+
+@torch.no_grad()
+def evaluate_generator(generator: sg.Generator, lpips_fn: torch.nn.Module, identity: Tensor, degrees: Tensor,
+                       noise_mode: str = "const", batch: int = 32, integer_fraction: float = 0.7
+                       ) -> tuple[dict[str, float], Tensor, Tensor]:
+    """LPIPS / L1 / gradient-L1 between G's image of each face and its render.
+
+    Output: (metrics {lpips, lpips_max, l1, grad_l1}, G images (B,3,R,R), renders (B,3,R,R)), on G's device.
+    """
+    device = next(generator.parameters()).device
+    fake = generate_faces(generator, identity, degrees, noise_mode, batch, integer_fraction=integer_fraction)
+    real = render(identity.to(device), degrees.to(device), generator.size)
+    lp = torch.cat([lpips_fn(fake[i:i + batch], real[i:i + batch]) for i in range(0, fake.shape[0], batch)])
+    metrics = {"lpips": float(lp.mean()), "lpips_max": float(lp.max()), "l1": float(L.l1(fake, real).mean()),
+               "grad_l1": float(L.gradient_l1(fake, real).mean())}
+    return metrics, fake, real
+
+
+def inversion_check(generator: sg.Generator, lpips_fn: torch.nn.Module, n: int = 8, seed: int = 0,
+                    steps: int = 110) -> tuple[dict[str, float], Tensor, Tensor]:
+    """Invert ``n`` held-out renders (integer degrees) with the paper's inversion (Adam from the mean latent,
+    lr 0.1, MSE + LPIPS, one w) and measure LPIPS(G(w*), render).
+
+    Output: (metrics {inv_lpips, inv_lpips_max, inv_mse}, inverted images, renders), on G's device.
+    """
+    from transmitter.inversion import InversionConfig, invert
+
+    device = next(generator.parameters()).device
+    identity, degrees = heldout_faces(n, seed, stream=2)
+    target = render(identity.to(device), degrees.to(device), generator.size)
+    result = invert(generator, target, lpips_fn, InversionConfig(steps=steps))
+    metrics = {"inv_lpips": float(result.lpips.mean()), "inv_lpips_max": float(result.lpips.max()),
+               "inv_mse": float(result.mse.mean())}
+    return metrics, result.image, target
+
+
+def _save_grid(rows: list[Tensor], path: Path) -> None:
+    """Save image rows (each (N, 3, R, R) in [-1, 1]) as one PNG."""
+    from PIL import Image
+
+    grid = torch.cat([torch.cat(list(r.detach().float().cpu().clamp(-1, 1)), dim=2) for r in rows], dim=1)
+    arr = ((grid + 1.0) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Training
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _write_json(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _truncate_csv(path: Path, last_step: int) -> None:
+    """Keep the header and the rows with step <= last_step."""
+    if not path.is_file():
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return
+    kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= last_step]
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh).writerows(kept)
+
+
+def _truncate_jsonl(path: Path, last_step: int) -> list[dict]:
+    if not path.is_file():
+        return []
+    items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    items = [it for it in items if it["step"] <= last_step]
+    path.write_text("".join(json.dumps(it, sort_keys=True) + "\n" for it in items))
+    return items
+
+
+_LOSS_COLUMNS = ["step", "loss", "l1", "lpips", "grad_l1", "aux", "adv_g", "adv_d", "lr", "sec", "cpu_sec"]
+
+AuxLoss = Callable[[Tensor, Tensor, Tensor], Tensor]            # (images, identity, degrees) -> (B,) or scalar
+EvalHook = Callable[[sg.Generator, int], dict[str, float]]     # (g_ema, step) -> extra metrics
+
+
+def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for pe, p in zip(ema.parameters(), model.parameters()):
+            pe.lerp_(p, 1.0 - decay)
+        for be, b in zip(ema.buffers(), model.buffers()):
+            be.copy_(b)
+
+
+def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, resume: bool = True,
+                    progress: bool = True, aux_loss: AuxLoss | None = None, eval_hook: EvalHook | None = None,
+                    max_seconds: float | None = None, stop_at: int | None = None
+                    ) -> tuple[sg.Generator, dict[str, Any]]:
+    """Train (or resume training) the generator; see the module docstring.
+
+    Parameters
+    ----------
+    config : :class:`GeneratorTrainConfig`
+    run_dir : directory for the checkpoint, logs, samples and the final generator (created if needed)
+    resume : continue from ``run_dir/checkpoint.pt`` when present (otherwise start over, overwriting the logs)
+    progress : tqdm progress bar on stderr
+    aux_loss : optional extra loss ``(images (B,3,R,R), identity (B,25), degrees (B,5)) -> (B,) or scalar``
+        weighted by ``config.lambda_aux`` (e.g. an attribute predictor's cross-entropy against ``degrees``)
+    eval_hook : optional ``(g_ema, step) -> {name: value}`` merged into every evaluation record
+    max_seconds : stop (checkpointed, resumable) once this much wall-clock time has been spent in this call,
+        e.g. to split a run into chunks that fit a per-command time limit
+    stop_at : stop (checkpointed, resumable) after this step
+
+    A stopped run returns the current g_ema and metrics with ``finished = False``; call again to continue.
+
+    Output
+    ------
+    (g_ema, metrics): g_ema a plain :class:`shared.models.stylegan2.Generator` on the training device (eval mode),
+    metrics the content of ``run_dir/metrics.json``.
+    """
+    if config.lambda_aux > 0 and aux_loss is None:
+        raise InvalidArgumentError("lambda_aux > 0 needs an aux_loss")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if config.threads:
+        torch.set_num_threads(int(config.threads))
+    device = pick_device(config.device)
+    from shared.lpips import get_lpips
+
+    lpips_fn = get_lpips("alex", device)
+
+    G = build_generator(config).to(device)
+    g_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    use_adv = config.lambda_adv > 0
+    D = _build_discriminator(config).to(device) if use_adv else None
+    opt_g = torch.optim.Adam(G.parameters(), lr=config.lr, betas=config.betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=config.d_lr, betas=(0.0, 0.99)) if use_adv else None
+
+    ckpt_path = run_dir / "checkpoint.pt"
+    loss_csv = run_dir / "losses.csv"
+    eval_log = run_dir / "eval.jsonl"
+    start = 0
+    history: list[dict] = []
+    if resume and ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)   # load_state_dict moves to device
+        old = ckpt["config"]
+        new = config.to_dict()
+        changed = sorted(k for k in new if k not in _RESUMABLE_CHANGES and old.get(k) != new[k])
+        if changed:
+            raise InvalidArgumentError(f"{ckpt_path} was trained with a different configuration ({changed}); "
+                                       "use another run directory or resume=False")
+        G.load_state_dict(ckpt["G"])
+        g_ema.load_state_dict(ckpt["g_ema"])
+        opt_g.load_state_dict(ckpt["opt_g"])
+        if use_adv:
+            D.load_state_dict(ckpt["D"])
+            opt_d.load_state_dict(ckpt["opt_d"])
+        torch.set_rng_state(ckpt["rng_cpu"])
+        if device.type == "cuda" and ckpt.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(ckpt["rng_cuda"].cpu(), device)
+        start = int(ckpt["step"])
+        _truncate_csv(loss_csv, start)
+        history = _truncate_jsonl(eval_log, start)
+    else:
+        with open(loss_csv, "w", newline="") as fh:
+            csv.writer(fh).writerow(_LOSS_COLUMNS)
+        eval_log.write_text("")
+    _write_json(config.to_dict(), run_dir / "config.json")
+
+    eval_id, eval_deg = heldout_faces(config.eval_faces, config.seed, stream=1)
+    n_params = sum(p.numel() for p in G.parameters())
+
+    def evaluate(step: int, with_inversion: bool) -> dict:
+        rec: dict[str, Any] = {"step": step}
+        m, fake, real = evaluate_generator(g_ema, lpips_fn, eval_id, eval_deg, config.noise_mode,
+                                           integer_fraction=config.integer_fraction)
+        rec.update(m)
+        k = min(config.sample_faces, fake.shape[0])
+        if k:
+            _save_grid([real[:k], fake[:k]], run_dir / "samples" / f"step_{step:06d}.png")
+        if with_inversion and config.inversion_faces > 0:
+            im, inv_img, inv_target = inversion_check(g_ema, lpips_fn, config.inversion_faces, config.seed,
+                                                      config.inversion_steps)
+            rec.update(im)
+            _save_grid([inv_target, inv_img], run_dir / "samples" / f"inversion_{step:06d}.png")
+        if eval_hook is not None:
+            rec.update(eval_hook(g_ema, step))
+        return rec
+
+    def checkpoint(step: int) -> None:
+        state = {"step": step, "config": config.to_dict(), "G": G.state_dict(), "g_ema": g_ema.state_dict(),
+                 "opt_g": opt_g.state_dict(), "rng_cpu": torch.get_rng_state(),
+                 "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+        if use_adv:
+            state["D"] = D.state_dict()
+            state["opt_d"] = opt_d.state_dict()
+        _atomic_save(state, ckpt_path)
+
+    pending: list[list] = []
+    step_times: list[float] = []
+    cpu_times: list[float] = []
+    t_call = time.perf_counter()
+    stopped = False
+    bar = tqdm(total=config.steps, initial=start, file=sys.stderr, disable=not progress, desc="generator",
+               dynamic_ncols=True)
+    G.train()
+    for step in range(start, config.steps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        lr = _learning_rate(config, step, config.lr)
+        for group in opt_g.param_groups:
+            group["lr"] = lr
+        z = batch_latents(config, step)                                     # (B, D) on CPU
+        identity, degrees = world_params_from_z(z, config.integer_fraction)
+        z = z.to(device)
+        target = render(identity.to(device), degrees.to(device), config.size)  # (B, 3, R, R)
+        image = G.synthesis(G.mapping(z), noise_mode=config.noise_mode)     # (B, 3, R, R)
+
+        weight = L.edge_weight_map(target, config.edge_weight) if config.edge_weight > 0 else None
+        t_l1 = L.weighted_l1(image, target, weight).mean()
+        t_lp = lpips_fn(image, target).mean() if config.lambda_lpips > 0 else image.new_zeros(())
+        t_gr = L.gradient_l1(image, target).mean() if config.lambda_grad > 0 else image.new_zeros(())
+        loss = config.lambda_l1 * t_l1 + config.lambda_lpips * t_lp + config.lambda_grad * t_gr
+        t_aux = image.new_zeros(())
+        if config.lambda_aux > 0:
+            t_aux = aux_loss(image, identity.to(device), degrees.to(device)).mean()
+            loss = loss + config.lambda_aux * t_aux
+        adv_g = adv_d = image.new_zeros(())
+        adv_on = use_adv and step >= config.adv_start
+        if adv_on:
+            D.requires_grad_(False)
+            adv_g = F.softplus(-D(image)).mean()
+            loss = loss + config.lambda_adv * adv_g
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.mask_nuisance:
+            _mask_nuisance_grad(G)
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(G.parameters(), config.grad_clip)
+        opt_g.step()
+        if adv_on:
+            D.requires_grad_(True)
+            for group in opt_d.param_groups:
+                group["lr"] = _learning_rate(config, step, config.d_lr)
+            adv_d = F.softplus(D(image.detach())).mean() + F.softplus(-D(target)).mean()
+            opt_d.zero_grad(set_to_none=True)
+            adv_d.backward()
+            opt_d.step()
+        _ema_update(g_ema, G, min(config.ema_decay, (1.0 + step) / (10.0 + step)))
+
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
+        step_times.append(dt)
+        cpu_times.append(dc)
+        done = step + 1
+        vals = [float(v.detach()) for v in (loss, t_l1, t_lp, t_gr, t_aux, adv_g, adv_d)]
+        pending.append([done] + [f"{v:.6g}" for v in vals] + [f"{lr:.6g}", f"{dt:.4f}", f"{dc:.4f}"])
+        bar.update(1)
+        bar.set_postfix(loss=f"{vals[0]:.4f}", lpips=f"{vals[2]:.3f}",
+                        ev=f"{history[-1]['lpips']:.3f}" if history else "-")
+
+        last = done == config.steps
+        if done % config.eval_every == 0 or last:
+            inv = last or (config.inversion_every > 0 and done % config.inversion_every == 0)
+            rec = evaluate(done, inv)
+            rec["sec_per_step"] = float(torch.tensor(step_times[-config.eval_every:]).median())
+            rec["cpu_sec_per_step"] = float(torch.tensor(cpu_times[-config.eval_every:]).median())
+            history.append(rec)
+            with open(eval_log, "a") as fh:
+                fh.write(json.dumps(rec, sort_keys=True) + "\n")
+            G.train()
+        stop = not last and ((stop_at is not None and done >= stop_at) or (
+            max_seconds is not None and time.perf_counter() - t_call >= max_seconds))
+        if done % config.checkpoint_every == 0 or last or stop:
+            with open(loss_csv, "a", newline="") as fh:
+                csv.writer(fh).writerows(pending)
+            pending.clear()
+            checkpoint(done)
+            _export(g_ema, config, run_dir)
+        if stop:
+            stopped = True
+            break
+    bar.close()
+    step_now = start + len(step_times)
+
+    if not stopped and (not history or history[-1]["step"] != config.steps):
+        # nothing left to train (resumed a finished run) or steps == 0: evaluate what we have
+        rec = evaluate(max(start, config.steps), True)
+        history.append(rec)
+        with open(eval_log, "a") as fh:
+            fh.write(json.dumps(rec, sort_keys=True) + "\n")
+        _export(g_ema, config, run_dir)
+
+    metrics = {
+        "step": step_now if stopped else max(start, config.steps),
+        "finished": not stopped,
+        "device": str(device),
+        "parameters": n_params,
+        "parameters_mapping": sum(p.numel() for p in G.style.parameters()),
+        "sec_per_step_median": float(torch.tensor(step_times).median()) if step_times else None,
+        "cpu_sec_per_step_median": float(torch.tensor(cpu_times).median()) if cpu_times else None,
+        "final": history[-1] if history else None,
+        "history": history,
+        "config": config.to_dict(),
+    }
+    _write_json(metrics, run_dir / "metrics.json")
+    out = sg.Generator.from_config(config.generator_config()).to(device)
+    out.load_state_dict(g_ema.state_dict())
+    return out.eval().requires_grad_(False), metrics
+
+
+def _export(g_ema: sg.Generator, config: GeneratorTrainConfig, run_dir: Path) -> None:
+    """Write the shipped generator: ``g_ema.safetensors`` (rosinality keys) + ``generator.json`` (its config and
+    the world transform it was trained with)."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in g_ema.state_dict().items()}
+    tmp = run_dir / "g_ema.safetensors.tmp"
+    save_file(tensors, str(tmp))
+    os.replace(tmp, run_dir / "g_ema.safetensors")
+    _write_json({"generator": config.generator_config().to_dict(), "noise_mode": config.noise_mode,
+                 "world_transform": {"name": "synthface-z30-v1", "integer_fraction": config.integer_fraction,
+                                     "world_dims": WORLD_DIMS}},
+                run_dir / "generator.json")
