@@ -150,6 +150,11 @@ def _build_adapters(arch: str, config: dict) -> torch.nn.Module:
     return LinkCodec(config)
 
 
+def _build_identity_encoder(arch: str, config: dict) -> torch.nn.Module:
+    from shared.models.identity import build_identity_encoder
+    return build_identity_encoder(arch, config)
+
+
 BUILDERS: dict[str, Callable[[str, dict], torch.nn.Module]] = {
     "generator": _build_generator,
     "discriminator": _build_discriminator,
@@ -158,6 +163,7 @@ BUILDERS: dict[str, Callable[[str, dict], torch.nn.Module]] = {
     "language": _build_language,
     "fields": _build_fields,
     "adapters": _build_adapters,
+    "identity_encoder": _build_identity_encoder,
 }
 
 

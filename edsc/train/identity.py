@@ -72,9 +72,9 @@ class IdentityTrainConfig:
 
     model: dict[str, Any] = field(default_factory=lambda: IdentityEncoderConfig().to_dict())
     seed: int = 0
-    steps: int = 1500
+    steps: int = 3000
     batch_size: int = 64
-    lr: float = 2e-3
+    lr: float = 3e-3
     weight_decay: float = 1e-4
     warmup: int = 100
     grad_clip: float = 5.0
@@ -273,7 +273,7 @@ if __name__ == "__main__":  # pragma: no cover - manual runs: python -m edsc.tra
 
     torch.set_num_threads(1)
     out = sys.argv[1] if len(sys.argv) > 1 else "runs/identity"
-    steps = int(sys.argv[2]) if len(sys.argv) > 2 else 1500
+    steps = int(sys.argv[2]) if len(sys.argv) > 2 else 3000
     limit = float(sys.argv[3]) if len(sys.argv) > 3 else None
     _, m = train_identity(IdentityTrainConfig(steps=steps), out, time_limit=limit)
     print(json.dumps(m, indent=2))

@@ -391,14 +391,19 @@ def train_parser(config: ParserTrainConfig | None = None, run_dir: str | Path | 
     return encoder, vocab, metrics
 
 
-if __name__ == "__main__":  # pragma: no cover - manual runs: python -m edsc.train.parser RUN_DIR [key=value ...]
+if __name__ == "__main__":  # pragma: no cover
+    # manual runs: python -m edsc.train.parser RUN_DIR [key=value ...] [time_limit=SECONDS]
     import json
 
     torch.set_num_threads(1)
     out = sys.argv[1] if len(sys.argv) > 1 else "runs/parser"
     kw: dict[str, Any] = {}
+    limit = None
     for arg in sys.argv[2:]:
         k, v = arg.split("=", 1)
-        kw[k] = type(getattr(ParserTrainConfig, k))(v) if hasattr(ParserTrainConfig, k) else v
-    _, _, m = train_parser(ParserTrainConfig(**kw), run_dir=out)
+        if k == "time_limit":
+            limit = float(v)
+        else:
+            kw[k] = type(getattr(ParserTrainConfig, k))(v) if hasattr(ParserTrainConfig, k) else v
+    _, _, m = train_parser(ParserTrainConfig(**kw), run_dir=out, time_limit=limit)
     print(json.dumps(m, indent=2))

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from shared.errors import BundleError, InvalidArgumentError
-from shared.models.predictor import images_to_unit
+from shared.models.predictor import images_to_unit, _norm2d
 
 __all__ = [
     "SYNTHFACE_IDENTITY_DIMS",
@@ -119,13 +119,7 @@ class IdentityEncoderConfig:
         return cls(**dict(d))
 
 
-def _norm(kind: str, channels: int, groups: int) -> nn.Module:
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    g = max(1, min(groups, channels))
-    while channels % g:
-        g -= 1
-    return nn.GroupNorm(g, channels)
+_norm = _norm2d  # the predictor's normalisation-layer factory (GroupNorm groups clipped to a divisor)
 
 
 class _ResBlock(nn.Module):

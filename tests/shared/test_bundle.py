@@ -107,3 +107,18 @@ def test_update_manifest_keeps_weights(bundle_copy):
     update_manifest(bundle_copy, metrics={"lpips": 0.1})
     b = Bundle(bundle_copy)
     assert b.manifest.metrics == {"lpips": 0.1}
+
+
+def test_optional_identity_encoder_component(tmp_path, tiny_bundle):
+    from shared.bundle import write_bundle
+    from shared.models.identity import IdentityEncoder, IdentityEncoderConfig
+    src = Bundle(tiny_bundle)
+    enc = IdentityEncoder(IdentityEncoderConfig())
+    comps = {name: (spec.arch, spec.config, src.load(name).state_dict())
+             for name, spec in src.manifest.components.items() if name != "language"}
+    comps["identity_encoder"] = ("identity_cnn", enc.cfg.to_dict() if hasattr(enc, "cfg") else IdentityEncoderConfig().to_dict(),
+                                 enc.state_dict())
+    out = write_bundle(tmp_path / "withid", name="x", version="1", resolution=64, components=comps)
+    loaded = Bundle(out).load("identity_encoder")
+    for k, v in enc.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v)
