@@ -43,6 +43,10 @@ def decode_image(data: bytes, name: str = "image") -> Image.Image:
     try:
         img = Image.open(io.BytesIO(data))
         width, height = img.size
+    except Image.DecompressionBombError as exc:   # Pillow refuses to even open > ~179 M pixels
+        raise InvalidArgumentError(
+            f"{name} is too large ({exc}); the limits are {MAX_SIDE} px per side and {MAX_PIXELS} pixels"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InvalidArgumentError(f"{name} is not a readable image (PNG/JPEG expected): {exc}") from None
     if min(width, height) < MIN_SIDE:

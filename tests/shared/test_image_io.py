@@ -61,6 +61,15 @@ def test_size_limits():
         io_.decode_image(huge.getvalue())
 
 
+def test_decompression_bomb_is_a_clear_error(monkeypatch):
+    bomb = io.BytesIO()
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    Image.new("1", (15000, 15000)).save(bomb, format="PNG")      # 27 KB, 225 M pixels
+    monkeypatch.undo()
+    with pytest.raises(InvalidArgumentError, match="too large.*8192 px per side"):
+        io_.decode_image(bomb.getvalue())
+
+
 def test_tensor_roundtrip_and_center_crop(tmp_path):
     img = Image.new("RGB", (100, 60), (255, 0, 0))
     img.paste((0, 0, 255), (0, 0, 20, 60))                 # blue band on the left, cropped away
