@@ -30,6 +30,7 @@ __all__ = [
     "ber_qpsk_rician",
     "ber_qpsk_theory",
     "estimate_k_factor",
+    "k_factor_from_gamma",
     "jakes_autocorrelation",
 ]
 
@@ -96,7 +97,11 @@ def estimate_k_factor(h: torch.Tensor) -> float:
     """
     p = (h.real.double().square() + h.imag.double().square()).flatten()
     m = float(p.mean())
-    gamma = float(p.var(unbiased=True)) / (m * m)
+    return k_factor_from_gamma(float(p.var(unbiased=True)) / (m * m))
+
+
+def k_factor_from_gamma(gamma: float) -> float:
+    """K = sqrt(1 - γ) / (1 - sqrt(1 - γ)) for γ = Var(|h|²)/E[|h|²]² (0 when γ >= 1: Rayleigh or noisier)."""
     if gamma >= 1.0:
         return 0.0
     r = math.sqrt(1.0 - gamma)

@@ -8,11 +8,11 @@ from typing import Any, Callable, Mapping, Optional
 
 import grpc
 import httpx
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from shared.errors import EditDSCError
 from shared.rpc.convert import channel_params_from_dict, edit_to_dict, outcome_to_dict, report_to_dict
 from shared.rpc.editdsc.v1 import transmitter_pb2, transmitter_pb2_grpc
+from shared.rpc.healthcheck import health_status
 from shared.rpc.serving import channel_options
 from shared.rpc.status import REQUEST_ID_KEY
 
@@ -37,17 +37,6 @@ def response_to_dict(r: transmitter_pb2.SubmitResponse) -> dict[str, Any]:
         "channel_report": report_to_dict(r.channel_report), "result_path": r.result_path, "batch_size": r.batch_size,
         "inverted": r.inverted,
     }
-
-
-def health_status(address: str, service: str = "", timeout: float = 2.0) -> str:
-    """``SERVING`` / ``NOT_SERVING`` / ``UNREACHABLE`` of a gRPC server's grpc.health.v1 service."""
-    with grpc.insecure_channel(address) as ch:
-        try:
-            resp = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=service),
-                                                        timeout=timeout)
-        except grpc.RpcError:
-            return "UNREACHABLE"
-    return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
 
 
 class EditDSCClient:

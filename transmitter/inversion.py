@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 from shared.errors import InvalidArgumentError
 from shared.lpips import LOSS_MAX_SIZE, pool_to

@@ -32,7 +32,6 @@ The channel helper :func:`awgn_link` is shared with stage (e) (:mod:`edsc.train.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import sys
 import time
@@ -46,6 +45,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from edsc.train.common import RunDir, lr_at, make_generator, set_lr, stable_seed
+from shared.dataclass_config import checked_fields
 from shared.errors import InvalidArgumentError
 
 __all__ = ["AdapterTrainConfig", "awgn_link", "train_adapters", "received_images", "CHANNEL_MODES"]
@@ -195,11 +195,7 @@ class AdapterTrainConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "AdapterTrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InvalidArgumentError(f"unknown AdapterTrainConfig keys: {', '.join(unknown)}")
-        return cls(**dict(d))
+        return cls(**checked_fields(cls, d))
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from shared.dataclass_config import checked_fields
 from shared.errors import InvalidArgumentError
 
 __all__ = [
@@ -311,11 +312,7 @@ class AugmentConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "AugmentConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InvalidArgumentError(f"unknown AugmentConfig keys: {', '.join(unknown)}")
-        d = dict(d)
+        d = checked_fields(cls, d)
         if "jpeg_quality" in d:
             d["jpeg_quality"] = tuple(d["jpeg_quality"])
         return cls(**d)

@@ -53,6 +53,7 @@ from tqdm import tqdm
 
 from edsc.train.adapters import awgn_link, _channel_seed
 from edsc.train.common import RunDir, lr_at, make_generator, set_lr, stable_seed
+from shared.dataclass_config import checked_fields
 from shared.errors import InvalidArgumentError
 from shared.models.field import FieldBank, FieldConfig
 
@@ -118,11 +119,7 @@ class FieldTrainConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "FieldTrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InvalidArgumentError(f"unknown FieldTrainConfig keys: {', '.join(unknown)}")
-        return cls(**dict(d))
+        return cls(**checked_fields(cls, d))
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ from tqdm import tqdm
 from edsc.train import losses as L
 from edsc.world.synthface import ATTRIBUTES, IDENTITY_DIMS, MAX_DEGREE, render, sample_degrees, sample_identity
 from shared.config import pick_device
+from shared.dataclass_config import checked_fields
 from shared.errors import InvalidArgumentError
 from shared.models import stylegan2 as sg
 
@@ -286,11 +287,7 @@ class GeneratorTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "GeneratorTrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InvalidArgumentError(f"unknown GeneratorTrainConfig field(s): {unknown}")
-        return cls(**d)
+        return cls(**checked_fields(cls, d))
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "GeneratorTrainConfig":

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shared.dataclass_config import checked_fields
 from shared.errors import InvalidArgumentError
 
 __all__ = [
@@ -82,11 +83,7 @@ class AdapterConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "AdapterConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InvalidArgumentError(f"unknown AdapterConfig keys: {', '.join(unknown)}")
-        return cls(**dict(d))
+        return cls(**checked_fields(cls, d))
 
 
 def _resolve_config(config: AdapterConfig | Mapping[str, Any] | None, dim: int | None, hidden: int | None,

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from shared.dataclass_config import checked_fields
 from shared.errors import InvalidArgumentError
 from shared.models.adapter import AdapterBank, AdapterConfig, LatentNormalizer
 
@@ -36,11 +37,7 @@ class LinkCodecConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "LinkCodecConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InvalidArgumentError(f"unknown LinkCodecConfig keys: {', '.join(unknown)}")
-        return cls(**dict(d))
+        return cls(**checked_fields(cls, d))
 
 
 class LinkCodec(nn.Module):

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shared.dataclass_config import checked_fields
 from shared.errors import BundleError, InvalidArgumentError
 from shared.models.predictor import DEFAULT_ATTRIBUTES, TALK2EDIT_ATTRIBUTES, load_state_dict_strict
 
@@ -111,11 +112,7 @@ class FieldConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "FieldConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InvalidArgumentError(f"unknown FieldConfig keys: {', '.join(unknown)}")
-        return cls(**dict(d))
+        return cls(**checked_fields(cls, d))
 
 
 class ResidualField(nn.Module):

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shared.dataclass_config import checked_fields
 from shared.errors import BundleError, InvalidArgumentError
 from shared.models.predictor import images_to_unit, _norm2d
 
@@ -112,11 +113,7 @@ class IdentityEncoderConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "IdentityEncoderConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InvalidArgumentError(f"unknown IdentityEncoderConfig keys: {', '.join(unknown)}")
-        return cls(**dict(d))
+        return cls(**checked_fields(cls, d))
 
 
 _norm = _norm2d  # the predictor's normalisation-layer factory (GroupNorm groups clipped to a divisor)

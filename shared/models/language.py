@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from shared.dataclass_config import checked_fields
 from shared.errors import BundleError, InvalidArgumentError
 from shared.models.predictor import FCBlock, load_state_dict_strict, unwrap_state_dict
 
@@ -254,11 +255,7 @@ class LanguageEncoderConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "LanguageEncoderConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InvalidArgumentError(f"unknown LanguageEncoderConfig keys: {', '.join(unknown)}")
-        return cls(**dict(d))
+        return cls(**checked_fields(cls, d))
 
 
 class _TokenLSTM(nn.Module):

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shared.dataclass_config import checked_fields
 from shared.errors import BundleError, InvalidArgumentError
 
 __all__ = [
@@ -399,11 +400,7 @@ class SmallCNNConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SmallCNNConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InvalidArgumentError(f"unknown SmallCNNConfig keys: {', '.join(unknown)}")
-        return cls(**dict(d))
+        return cls(**checked_fields(cls, d))
 
 
 def _norm2d(kind: str, channels: int, groups: int) -> nn.Module:

@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shared.dataclass_config import checked_fields
 from shared.errors import InvalidArgumentError
 
 DEFAULT_BLUR_KERNEL: tuple[int, ...] = (1, 3, 3, 1)
@@ -390,15 +391,7 @@ class GeneratorConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "GeneratorConfig":
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`InvalidArgumentError`."""
-        return _config_from_dict(cls, d)
-
-
-def _config_from_dict(cls, d: dict[str, Any]):
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise InvalidArgumentError(f"unknown {cls.__name__} field(s): {unknown}")
-    return cls(**d)
+        return cls(**checked_fields(cls, d))
 
 
 class Generator(nn.Module):
@@ -671,7 +664,7 @@ class DiscriminatorConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DiscriminatorConfig":
-        return _config_from_dict(cls, d)
+        return cls(**checked_fields(cls, d))
 
 
 class Discriminator(nn.Module):

@@ -9,14 +9,20 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 
-def check(address: str, service: str = "", timeout: float = 3.0) -> bool:
+def health_status(address: str, service: str = "", timeout: float = 2.0) -> str:
+    """``SERVING`` / ``NOT_SERVING`` / ``UNREACHABLE`` of a gRPC server's grpc.health.v1 service."""
     with grpc.insecure_channel(address) as channel:
         try:
             resp = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service),
                                                              timeout=timeout)
         except grpc.RpcError:
-            return False
-    return resp.status == health_pb2.HealthCheckResponse.SERVING
+            return "UNREACHABLE"
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+
+
+def check(address: str, service: str = "", timeout: float = 3.0) -> bool:
+    """True when the server reports SERVING."""
+    return health_status(address, service, timeout) == "SERVING"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edsc.client import EditDSCClient, ServiceCallError, health_status
+from edsc.client import EditDSCClient, ServiceCallError
+from shared.rpc.healthcheck import health_status
 from edsc.launcher import Launcher, Ports
 from edsc.random_bundle import make_random_bundle
 
