@@ -18,6 +18,7 @@ from edsc.world.instructions import vocabulary_words
 from shared.bundle import DEFAULT_ATTRIBUTES, write_bundle
 from shared.models.codec import LinkCodec, LinkCodecConfig
 from shared.models.field import FieldBank, FieldConfig
+from shared.models.identity import IdentityEncoder, IdentityEncoderConfig
 from shared.models.language import LanguageEncoder, LanguageEncoderConfig, SPECIAL_TOKENS, Vocabulary
 from shared.models.predictor import SmallCNNConfig, SmallCNNPredictor
 from shared.models.stylegan2 import Generator
@@ -34,6 +35,11 @@ def make_random_bundle(path: str | Path, size: int = 64, seed: int = 0, n_mlp: i
     channels = {r: c for r, c in TINY_CHANNELS.items() if r <= size}
     generator = Generator(size, 512, n_mlp=n_mlp, channels=channels).eval()
     predictor = SmallCNNPredictor(SmallCNNConfig(attributes=attributes, widths=[8, 16, 16], input_size=min(size, 64)))
+    # The evaluation predictor is a different architecture (BatchNorm, other widths), as in a trained bundle.
+    eval_predictor = SmallCNNPredictor(SmallCNNConfig(attributes=attributes, widths=[8, 12, 16], norm="batch",
+                                                      input_size=min(size, 64)))
+    identity_encoder = IdentityEncoder(IdentityEncoderConfig(widths=[8, 16, 16], blocks=[0, 0, 0], hidden=32,
+                                                             input_size=min(size, 64)))
 
     words = sorted(vocabulary_words("all"))
     vocab = Vocabulary({**SPECIAL_TOKENS, **{w: i + len(SPECIAL_TOKENS) for i, w in enumerate(w for w in words if w not in SPECIAL_TOKENS)}})
@@ -57,6 +63,8 @@ def make_random_bundle(path: str | Path, size: int = 64, seed: int = 0, n_mlp: i
             "language": ("lstm", language.cfg.to_dict(), language.state_dict()),
             "fields": ("residual", field_cfg, fields.state_dict()),
             "adapters": ("residual_fc", codec.cfg.to_dict(), codec.state_dict()),
+            "eval_predictor": ("small_cnn", eval_predictor.cfg.to_dict(), eval_predictor.eval().state_dict()),
+            "identity_encoder": ("identity_cnn", identity_encoder.cfg.to_dict(), identity_encoder.state_dict()),
         },
         extra_json={"vocab.json": vocab.to_dict()},
         component_extra_files={"language": ["vocab.json"]},
