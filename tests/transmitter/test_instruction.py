@@ -9,7 +9,7 @@ import torch
 
 from shared.errors import InvalidArgumentError
 from shared.models.language import LanguageEncoder, LanguageEncoderConfig, Vocabulary
-from transmitter.instruction import MAX_CHARS, MAX_TOKENS, Edit, InstructionParser, expected_degree
+from transmitter.instruction import MAX_CHARS, MAX_TOKENS, Edit, InstructionParser, TypoFixer, _one_edit, expected_degree
 
 CORPUS = [
     "make the bangs longer", "make the bangs a bit shorter", "remove the eyeglasses", "add thick glasses",
@@ -204,3 +204,34 @@ def test_parser_accepts_published_configuration():
     edit = InstructionParser(enc, vocab).parse("Make the bangs longer!")
     assert edit.mode == "indefinite" and edit.direction in (1, -1)
     assert edit.attribute in ("bangs", "eyeglasses", "beard", "smiling", "age")
+
+
+def test_typo_fixer():
+    assert _one_edit("bangs", "bnags") and _one_edit("bangs", "bangss") and _one_edit("bangs", "bang")
+    assert not _one_edit("bangs", "bangs") and not _one_edit("bangs", "sgnab") and not _one_edit("ab", "abcd")
+    fixer = TypoFixer({"make": 4, "the": 9, "facial": 2, "hair": 9, "frames": 2, "flames": 1})
+    assert fixer.fix("Maek the fcial hair, OK?") == "make the facial hair ok ?"
+    assert fixer.fix_token("framse") == "frames"
+    assert fixer.fix_token("fames") == "frames"  # both "frames" and "flames" are one edit away: more frequent wins
+    assert fixer.fix_token("xyzzy") == "xyzzy" and fixer.fix_token("teh") == "teh"  # unknown / too short
+
+
+def test_vocabulary_counts_round_trip():
+    v = Vocabulary.build(CORPUS)
+    assert v.counts["the"] == sum(t.split().count("the") for t in CORPUS) and v.counts["bangs"] == 3
+    again = Vocabulary.from_dict(json.loads(json.dumps(v.to_dict())))
+    assert again.counts == v.counts and again.token_to_idx == v.token_to_idx
+    bare = Vocabulary.from_dict({"text_token_to_idx": v.token_to_idx})  # Talk-to-Edit's file: no counts
+    assert bare.counts == {} and "token_counts" not in bare.to_dict()
+
+
+def test_parser_corrects_typos_before_the_encoder(vocab):
+    parser = InstructionParser(_encoder(vocab, request_mode=1), vocab)
+    assert parser.tokens("make the bnags longre") == ["make", "the", "bangs", "longer"]
+    assert parser.tokens("mkae teh bangs") == ["make", "teh", "bangs"]      # "teh": too short to correct
+    raw = InstructionParser(_encoder(vocab, request_mode=1), vocab, spell_fix=False)
+    assert raw.tokens("make the bnags longre") == ["make", "the", "bnags", "longre"]
+    # a typo'd word now counts as known: the instruction is no longer rejected
+    assert parser.parse("bnags") == InstructionParser(_encoder(vocab, request_mode=1), vocab).parse("bangs")
+    with pytest.raises(InvalidArgumentError, match="no known word"):
+        raw.parse("bnags")

@@ -119,15 +119,3 @@ def test_evaluate_parser_report_and_rejections():
     rep = evaluate_parser(parser, odd)
     assert rep["n"] == 4 and rep["exact"] <= 0.75
     assert rep["errors"][0]["text"] == "zzz qqq" and rep["errors"][0]["parsed"] is None
-
-
-def test_typo_fixer():
-    from edsc.train.parser import TypoFixer, _one_edit
-
-    assert _one_edit("bangs", "bnags") and _one_edit("bangs", "bangss") and _one_edit("bangs", "bang")
-    assert not _one_edit("bangs", "bangs") and not _one_edit("bangs", "sgnab") and not _one_edit("ab", "abcd")
-    fixer = TypoFixer({"make": 4, "the": 9, "facial": 2, "hair": 9, "frames": 2, "flames": 1})
-    assert fixer.fix("Maek the fcial hair, OK?") == "make the facial hair ok ?"
-    assert fixer.fix_token("framse") == "frames"
-    assert fixer.fix_token("fames") == "frames"  # both "frames" and "flames" are one edit away: more frequent wins
-    assert fixer.fix_token("xyzzy") == "xyzzy" and fixer.fix_token("teh") == "teh"  # unknown / too short

@@ -1,0 +1,374 @@
+"""The built-in bundle's training recipe: every stage of issue 3 in order, resumable, then the bundle itself.
+
+``edsc train all`` (``make bundle``) runs, under one root directory (default ``runs/synthface-128``)::
+
+    generator       distilled StyleGAN2 (edsc.train.generator)                 generator/g_ema.safetensors
+    predictor       JECC's attribute predictor (edsc.train.predictor, "jecc")  predictor/predictor.safetensors
+    eval_predictor  the evaluation predictor (other widths, BatchNorm, seed)   eval_predictor/predictor.safetensors
+    identity        identity encoder F for L_id (edsc.train.identity)          identity/identity_encoder.safetensors
+    parser          instruction parser (edsc.train.parser)                     parser/language.safetensors
+    fields          the five field functions (edsc.train.fields)               fields/fields.safetensors
+    adapters        A_CE / A_CD per SNR level (edsc.train.adapters)            adapters/adapters.safetensors
+
+and then *assembles* the bundle (default ``bundles/synthface-128``). A stage whose output file exists is done
+and skipped (``--force`` retrains it); an interrupted stage resumes from its newest checkpoint (every stage
+checkpoints; ``--time-limit`` stops a stage cleanly after that many seconds, so a long run can be split over
+several sessions). Stages (a)-(d) need nothing but the SynthFace renderer, so they can run in any order or in
+parallel processes; (e) needs (a)-(c) and (f) needs (a).
+
+Presets: ``cpu`` (the shipped bundle: sized for 2 CPU cores) and ``cuda`` (larger batches, more steps). The
+seeds are fixed, so a rerun of a stage on the same device reproduces it.
+
+Bundle size: floating-point tensors of 1,024 or more elements are stored in float16 (bias vectors, norms and
+buffers stay float32) and loaded back into float32 modules: the shipped bundle must stay under 40 MB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from shared.errors import InvalidArgumentError
+
+__all__ = ["STAGES", "PRESETS", "stage_dir", "stage_done", "run_stage", "assemble_bundle", "train_all",
+           "load_generator", "initial_codec"]
+
+STAGES = ("generator", "predictor", "eval_predictor", "identity", "parser", "fields", "adapters")
+PRESETS = ("cpu", "cuda")
+BUNDLE_NAME = "synthface-128"
+SNR_LEVELS = [-6.0, 0.0, 6.0, 12.0, 18.0]
+#: A_CE / A_CD size of the built-in bundle: one residual block of width 128 per adapter (263 k parameters per
+#: level, ~3 % of the bundle, close to the paper's 2.65 %; the paper's size is ``AdapterConfig.paper()``).
+ADAPTER = {"dim": 512, "hidden": 128, "blocks": 1, "activation": "gelu"}
+#: Field functions of the built-in bundle (eq. 11): M = 3 linear layers of width 256.
+FIELD = {"dim": 512, "hidden": 256, "layers": 3, "negative_slope": 0.2, "step_scale": 1.0, "zero_init_last": False}
+HALF_MIN_NUMEL = 1024
+
+# The file each stage leaves when it is complete.
+_OUTPUT = {
+    "generator": "g_ema.safetensors",
+    "predictor": "predictor.safetensors",
+    "eval_predictor": "predictor.safetensors",
+    "identity": "identity_encoder.safetensors",
+    "parser": "language.safetensors",
+    "fields": "fields.safetensors",
+    "adapters": "adapters.safetensors",
+}
+
+
+def _check_stage(stage: str) -> None:
+    if stage not in STAGES:
+        raise InvalidArgumentError(f"unknown stage {stage!r}: choose one of {', '.join(STAGES)} (or 'all')")
+
+
+def _check_preset(preset: str) -> None:
+    if preset not in PRESETS:
+        raise InvalidArgumentError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+
+
+def stage_dir(root: str | os.PathLike, stage: str) -> Path:
+    _check_stage(stage)
+    return Path(root) / stage
+
+
+def stage_done(root: str | os.PathLike, stage: str) -> bool:
+    """True when the stage's output file exists and its metrics.json says it finished."""
+    d = stage_dir(root, stage)
+    metrics = d / "metrics.json"
+    if not (d / _OUTPUT[stage]).is_file() or not metrics.is_file():
+        return False                   # the generator exports g_ema at every checkpoint: metrics mark the end
+    m = json.loads(metrics.read_text())
+    return bool(m.get("complete", m.get("finished", False)))
+
+
+def _need(root: Path, *stages: str) -> None:
+    missing = [s for s in stages if not stage_done(root, s)]
+    if missing:
+        raise InvalidArgumentError(f"stage(s) {', '.join(missing)} under {root} are not done yet; run "
+                                   f"'edsc train {missing[0]} --runs {root}' first (or 'edsc train all')")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Loading what earlier stages produced
+# ----------------------------------------------------------------------------------------------------------------
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+    return load_file(str(path))
+
+
+def load_generator(root: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The distilled generator (g_ema) of stage (a), frozen, eval mode."""
+    from shared.models import stylegan2 as sg
+    d = stage_dir(root, "generator")
+    meta = json.loads((d / "generator.json").read_text())
+    g = sg.Generator.from_config(sg.GeneratorConfig.from_dict(meta["generator"]))
+    g.load_state_dict(_load_safetensors(d / "g_ema.safetensors"))
+    return g.to(device).eval().requires_grad_(False)
+
+
+def _load_json_component(d: Path, json_name: str, weights: str, build: Callable[[str, dict], torch.nn.Module],
+                         device) -> torch.nn.Module:
+    meta = json.loads((d / json_name).read_text())
+    module = build(meta["arch"], meta["config"])
+    module.load_state_dict(_load_safetensors(d / weights))
+    return module.to(device).eval().requires_grad_(False)
+
+
+def _load_predictor(root: Path, stage: str, device) -> torch.nn.Module:
+    from shared.models.predictor import build_predictor
+    return _load_json_component(stage_dir(root, stage), "predictor.json", "predictor.safetensors", build_predictor,
+                                device)
+
+
+def _load_identity(root: Path, device) -> torch.nn.Module:
+    from shared.models.identity import build_identity_encoder
+    return _load_json_component(stage_dir(root, "identity"), "identity_encoder.json",
+                                "identity_encoder.safetensors", build_identity_encoder, device)
+
+
+def initial_codec(generator: torch.nn.Module) -> torch.nn.Module:
+    """The link codec before stage (f): identity adapters, normaliser fitted to G's mapping (seed 0)."""
+    from shared.models.codec import LinkCodec, LinkCodecConfig
+    codec = LinkCodec(LinkCodecConfig(snr_levels=list(SNR_LEVELS), adapter=dict(ADAPTER)))
+    codec.fit_normalizer(generator, n=8192, seed=0)
+    p = next(generator.parameters())
+    return codec.to(p.device).eval()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Stages
+# ----------------------------------------------------------------------------------------------------------------
+
+def _generator(root: Path, preset: str, device: str, time_limit: float | None, threads: int | None) -> dict:
+    from edsc.train.generator import GeneratorTrainConfig, train_generator
+    if preset == "cpu":
+        cfg = GeneratorTrainConfig(steps=3600, eval_every=300, eval_faces=32, checkpoint_every=150,
+                                   inversion_faces=8, device=device, threads=threads)
+    else:
+        cfg = GeneratorTrainConfig.preset("cuda", device=device, threads=threads)
+    _, metrics = train_generator(cfg, stage_dir(root, "generator"), resume=True, max_seconds=time_limit)
+    return metrics
+
+
+def _predictor(root: Path, stage: str, preset: str, device: str, time_limit: float | None) -> dict:
+    from edsc.train.predictor import PredictorTrainConfig, train_predictor
+    scale = 1 if preset == "cpu" else 4
+    cfg = PredictorTrainConfig.jecc(steps=2500 * scale) if stage == "predictor" else \
+        PredictorTrainConfig.evaluation(steps=2000 * scale)
+    _, metrics = train_predictor(cfg, stage_dir(root, stage), device=device, time_limit=time_limit)
+    return metrics
+
+
+def _identity(root: Path, preset: str, device: str, time_limit: float | None) -> dict:
+    from edsc.train.identity import IdentityTrainConfig, train_identity
+    cfg = IdentityTrainConfig(steps=3000 if preset == "cpu" else 12000)
+    _, metrics = train_identity(cfg, stage_dir(root, "identity"), device=device, time_limit=time_limit)
+    return metrics
+
+
+def _parser(root: Path, preset: str, device: str, time_limit: float | None) -> dict:
+    from edsc.train.parser import ParserTrainConfig, train_parser
+    _, _, metrics = train_parser(ParserTrainConfig(), stage_dir(root, "parser"), time_limit=time_limit)
+    return metrics
+
+
+def _fields(root: Path, preset: str, device: str, time_limit: float | None) -> dict:
+    from safetensors.torch import save_file
+    from edsc.train.fields import FieldTrainConfig, pretrain_fields_on_world, train_fields
+    from edsc.train.common import write_json
+    from shared.models.field import FieldBank, FieldConfig
+
+    _need(root, "generator", "predictor", "identity")
+    d = stage_dir(root, "fields")
+    d.mkdir(parents=True, exist_ok=True)
+    generator = load_generator(root, device)
+    predictor = _load_predictor(root, "predictor", device)
+    identity = _load_identity(root, device)
+    codec = initial_codec(generator)
+    names = list(predictor.attributes)
+    warm_path = d / "warm_start.pt"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        fields = FieldBank.residual(names, FieldConfig.from_dict(FIELD)).to(device)
+    if warm_path.is_file():
+        fields.load_state_dict(torch.load(warm_path, map_location=device))
+        warm = json.loads((d / "warm_start.json").read_text())
+    else:
+        warm = pretrain_fields_on_world(fields, generator, names, steps=1500 if preset == "cpu" else 4000)
+        torch.save(fields.state_dict(), warm_path)
+        write_json(d / "warm_start.json", warm)
+    cfg = FieldTrainConfig(steps=240 if preset == "cpu" else 3000, batch_size=8, lr=1e-4, warmup=20,
+                           field=dict(FIELD), eval_latents=48, ckpt_every=20, log_every=5)
+    fields, metrics = train_fields(generator, predictor, identity, None, codec, cfg, d / "train", fields=fields)
+    metrics = {**metrics, "warm_start": warm}
+    save_file({k: v.detach().cpu().contiguous() for k, v in fields.state_dict().items()}, str(d / "fields.tmp"))
+    os.replace(d / "fields.tmp", d / "fields.safetensors")
+    write_json(d / "fields.json", {"arch": "residual", "config": {"attributes": names, "field": dict(FIELD)}})
+    write_json(d / "metrics.json", {"complete": True, **metrics})
+    return metrics
+
+
+def _adapter_data(root: Path, generator: torch.nn.Module, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` SynthFace renders (held out from every other stage) and their inversions at r_inv 110, cached."""
+    from edsc.train.common import make_generator
+    from edsc.world.synthface import render, sample_degrees, sample_identity
+    from shared.lpips import get_lpips
+    from transmitter.inversion import InversionConfig, invert
+
+    cache = stage_dir(root, "adapters") / "inverted.pt"
+    if cache.is_file():
+        data = torch.load(cache, map_location=device)
+        if data["latents"].shape[0] == n:
+            return data["latents"], data["images"]
+    g = make_generator("train/adapters/faces", 0)
+    identity, degrees = sample_identity(n, generator=g), sample_degrees(n, generator=g)
+    images = render(identity, degrees).to(device)                                   # (n, 3, 128, 128)
+    lp = get_lpips("alex", device)
+    w = torch.cat([invert(generator, images[i:i + 13], lp, InversionConfig()).w for i in range(0, n, 13)])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"latents": w.cpu(), "images": images.cpu()}, cache)
+    return w.to(device), images
+
+
+def _adapters(root: Path, preset: str, device: str, time_limit: float | None) -> dict:
+    from safetensors.torch import save_file
+    from edsc.train.adapters import AdapterTrainConfig, train_adapters
+    from edsc.train.common import write_json
+
+    _need(root, "generator")
+    d = stage_dir(root, "adapters")
+    d.mkdir(parents=True, exist_ok=True)
+    generator = load_generator(root, device)
+    codec = initial_codec(generator)
+    cfg = AdapterTrainConfig(steps=60 if preset == "cpu" else 300, lr=1e-3, n_ft=10, n_eval=16, batch_size=10,
+                             warmup=5, final_frac=0.1, ckpt_every=20)
+    latents, images = _adapter_data(root, generator, cfg.n_ft + cfg.n_eval, device)
+    # the tuned share's denominator: every network of the system that is trained by now (G and the codec are
+    # counted by train_adapters itself)
+    counted = {"predictor": _load_predictor(root, "predictor", device)} if stage_done(root, "predictor") else {}
+    if stage_done(root, "fields"):
+        from shared.models.field import FieldBank, FieldConfig
+        fields = FieldBank.residual(list(counted["predictor"].attributes) if counted else
+                                    ["bangs", "eyeglasses", "beard", "smiling", "age"], FieldConfig.from_dict(FIELD))
+        counted["fields"] = fields
+    codec, metrics = train_adapters(generator, codec, (latents, images), cfg, d / "train", count_modules=counted)
+    save_file({k: v.detach().cpu().contiguous() for k, v in codec.state_dict().items()}, str(d / "adapters.tmp"))
+    os.replace(d / "adapters.tmp", d / "adapters.safetensors")
+    write_json(d / "adapters.json", {"arch": "residual_fc", "config": codec.cfg.to_dict()})
+    write_json(d / "metrics.json", {"complete": True, **metrics})
+    return metrics
+
+
+def run_stage(stage: str, root: str | os.PathLike = "runs/synthface-128", preset: str = "cpu",
+              device: str = "cpu", time_limit: float | None = None, threads: int | None = None,
+              force: bool = False) -> dict[str, Any]:
+    """Run (or resume) one stage; returns its metrics (``{"skipped": True}`` when it was already done)."""
+    _check_stage(stage)
+    _check_preset(preset)
+    root = Path(root)
+    if stage_done(root, stage) and not force:
+        return {"stage": stage, "skipped": True}
+    if force and (stage_dir(root, stage) / _OUTPUT[stage]).exists():
+        (stage_dir(root, stage) / _OUTPUT[stage]).unlink()
+    if threads:
+        torch.set_num_threads(int(threads))
+    if stage == "generator":
+        return _generator(root, preset, device, time_limit, threads)
+    if stage in ("predictor", "eval_predictor"):
+        return _predictor(root, stage, preset, device, time_limit)
+    if stage == "identity":
+        return _identity(root, preset, device, time_limit)
+    if stage == "parser":
+        return _parser(root, preset, device, time_limit)
+    if stage == "fields":
+        return _fields(root, preset, device, time_limit)
+    return _adapters(root, preset, device, time_limit)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Assembly
+# ----------------------------------------------------------------------------------------------------------------
+
+def _half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """float16 for large floating tensors (weights), float32 for the rest (biases, norms, buffers)."""
+    return {k: (v.half() if v.is_floating_point() and v.numel() >= HALF_MIN_NUMEL else v)
+            for k, v in state.items()}
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).resolve().parents[2]).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _summary(root: Path, stage: str) -> dict[str, Any]:
+    path = stage_dir(root, stage) / "metrics.json"
+    if not path.is_file():
+        return {}
+    m = json.loads(path.read_text())
+    return {k: v for k, v in m.items() if isinstance(v, (int, float, str, bool)) or v is None}
+
+
+def assemble_bundle(root: str | os.PathLike = "runs/synthface-128", out: str | os.PathLike = "bundles/synthface-128",
+                    version: str | None = None) -> Path:
+    """Write the bundle from the stages' outputs (all seven must be done)."""
+    from shared.bundle import write_bundle
+    root = Path(root)
+    _need(root, *STAGES)
+
+    def comp(stage: str, json_name: str, weights: str) -> tuple[str, dict, dict[str, torch.Tensor]]:
+        meta = json.loads((stage_dir(root, stage) / json_name).read_text())
+        return meta["arch"], meta["config"], _half(_load_safetensors(stage_dir(root, stage) / weights))
+
+    gmeta = json.loads((stage_dir(root, "generator") / "generator.json").read_text())
+    components = {
+        "generator": ("stylegan2", gmeta["generator"],
+                      _half(_load_safetensors(stage_dir(root, "generator") / "g_ema.safetensors"))),
+        "predictor": comp("predictor", "predictor.json", "predictor.safetensors"),
+        "eval_predictor": comp("eval_predictor", "predictor.json", "predictor.safetensors"),
+        "identity_encoder": comp("identity", "identity_encoder.json", "identity_encoder.safetensors"),
+        "language": comp("parser", "language.json", "language.safetensors"),
+        "fields": comp("fields", "fields.json", "fields.safetensors"),
+        "adapters": comp("adapters", "adapters.json", "adapters.safetensors"),
+    }
+    vocab = json.loads((stage_dir(root, "parser") / "vocab.json").read_text())
+    provenance = {
+        "kind": "trained", "recipe": "edsc.train.recipe", "world": "SynthFace", "commit": _git_commit(),
+        "world_transform": gmeta.get("world_transform"), "noise_mode": gmeta.get("noise_mode", "const"),
+        "storage": f"float16 for floating tensors with >= {HALF_MIN_NUMEL} elements, float32 otherwise",
+        "torch": torch.__version__, "machine": f"{platform.machine()} {os.cpu_count()} cores",
+        "stages": {s: _summary(root, s) for s in STAGES},
+    }
+    return write_bundle(
+        out, name=BUNDLE_NAME, version=version or time.strftime("%Y%m%d"), resolution=128,
+        description="Built-in bundle trained on the SynthFace world (edsc train all): a distilled StyleGAN2 "
+                    "at 128 px, attribute predictors, identity encoder, parser, field functions and SNR adapters",
+        attributes=list(components["predictor"][1]["attributes"]), max_degree=5, adapter_snr_db=list(SNR_LEVELS),
+        components=components, extra_json={"vocab.json": vocab}, component_extra_files={"language": ["vocab.json"]},
+        provenance=provenance,
+    )
+
+
+def train_all(root: str | os.PathLike = "runs/synthface-128", out: str | os.PathLike = "bundles/synthface-128",
+              preset: str = "cpu", device: str = "cpu", threads: int | None = None,
+              log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> Path:
+    """Every stage not yet done, in order, then the bundle."""
+    for stage in STAGES:
+        t0 = time.time()
+        result = run_stage(stage, root, preset, device, threads=threads)
+        log(f"edsc train: {stage}: " + ("already done" if result.get("skipped") else
+                                         f"done in {time.time() - t0:.0f} s"))
+    path = assemble_bundle(root, out)
+    log(f"edsc train: bundle written to {path}")
+    return path
