@@ -350,6 +350,9 @@ def write_bundle(path: str | os.PathLike, *, name: str, version: str, resolution
                             **manifest_fields)
         (tmp / MANIFEST).write_text(manifest.model_dump_json(indent=2))
         read_manifest(tmp)  # validate what we wrote
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700: a bundle must be readable by the services' (other) user
+        for f in tmp.iterdir():
+            os.chmod(f, 0o644)
         if path.exists():
             backup = path.with_name(f".{path.name}.old")
             if backup.exists():
