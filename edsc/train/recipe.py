@@ -206,7 +206,7 @@ def _fields(root: Path, preset: str, device: str, time_limit: float | None) -> d
         warm = pretrain_fields_on_world(fields, generator, names, steps=1500 if preset == "cpu" else 4000)
         torch.save(fields.state_dict(), warm_path)
         write_json(d / "warm_start.json", warm)
-    cfg = FieldTrainConfig(steps=120 if preset == "cpu" else 3000, batch_size=8, lr=2e-4, warmup=10,
+    cfg = FieldTrainConfig(steps=500 if preset == "cpu" else 3000, batch_size=8, lr=3e-4, warmup=10,
                            field=dict(FIELD), eval_latents=48, ckpt_every=20, log_every=5)
     fields, metrics = train_fields(generator, predictor, identity, None, codec, cfg, d / "train", fields=fields)
     metrics = {**metrics, "warm_start": warm}
