@@ -65,8 +65,9 @@ def awgn_link(x: Tensor, snr_db: float, *, seed: int | None = None, generator: t
     r"""Power normalisation + AWGN + MMSE estimate, differentiable w.r.t. ``x``.
 
     The serving path sends ``x`` with :func:`channel_emulator.link.apply_channel` (``model="awgn"``, perfect CSI)
-    and the receiver estimates it with :func:`receiver.equalization.recover` (``"mmse"``). That code is not
-    differentiable (an in-place op in the power normalisation), but for AWGN with perfect CSI its output is exactly
+    and the receiver estimates it with :func:`receiver.equalization.recover` (``"mmse"``). That code is
+    differentiable too (the baselines' DeepJSCC trains through it), but for AWGN with perfect CSI its output is
+    exactly
 
     .. math:: \hat x = \beta\,(\alpha x + n),\quad \alpha = \sqrt{P k/2}/\lVert x\rVert,\quad
               n \sim \mathcal N(0, N_0/2)^k,\quad N_0 = P\,10^{-\mathrm{SNR}/10},\quad \beta = P/(P+N_0),
