@@ -10,6 +10,7 @@ import json
 import socket
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from shared.errors import EditDSCError
@@ -108,19 +109,29 @@ def run(args: argparse.Namespace) -> int:
         with EditDSCClient(launcher.addresses["transmitter"], launcher.http_url) as client:
             for name, image, instruction in _inputs(manifest.resolution):
                 write_bytes_atomic(out / f"{name}-original.png", image)
-                for chan, params in CHANNELS:
+
+                def one(job: tuple[str, dict, float]) -> tuple[dict, bytes]:
+                    _, params, snr = job
+                    r = client.submit(image, instruction, snr, params, seed=1, inversion_steps=inv_steps,
+                                      edit_steps=args.edit_steps, stream=False)
+                    return r, client.image(r["request_id"])
+
+                # all channel x SNR requests of one image at once: the transmitter micro-batches them
+                jobs = [(chan, params, snr) for chan, params in CHANNELS for snr in SNRS]
+                with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+                    results = {(c, snr): res for (c, _, snr), res in zip(jobs, pool.map(one, jobs))}
+                for chan, _ in CHANNELS:
                     edited, runs = [], []
                     for snr in SNRS:
-                        r = client.submit(image, instruction, snr, params, seed=1, inversion_steps=inv_steps,
-                                          edit_steps=args.edit_steps, stream=False)
-                        png = client.image(r["request_id"])
+                        r, png = results[(chan, snr)]
                         write_bytes_atomic(out / f"{name}-{chan}-{snr:+g}dB.png", png)
                         edited.append(png)
                         runs.append({"snr_db": snr, "request_id": r["request_id"], "edit": r["edit"],
                                      "outcome": r["outcome"], "k": r["k"], "cbr": r["cbr"],
-                                     "channel_uses": r["channel_uses"], "timings": r["timings"]})
+                                     "channel_uses": r["channel_uses"], "timings": r["timings"],
+                                     "batch_size": r["batch_size"]})
                         print(f"  {name:10s} {chan:8s} {snr:+5.0f} dB  {r['outcome']['status']:>16s}  "
-                              f"{r['timings']['total_s']:.2f} s", file=sys.stderr)
+                              f"{r['timings']['total_s']:.2f} s (batch of {r['batch_size']})", file=sys.stderr)
                     sheet = out / f"{name}-{chan}.png"
                     _sheet(image, edited, 128).save(sheet)
                     summary["items"].append({"input": name, "instruction": instruction, "channel": chan,

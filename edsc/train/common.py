@@ -33,6 +33,7 @@ import os
 import random
 import re
 import tempfile
+import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -610,3 +611,16 @@ def heldout_faces(purpose: str, seed: int, n: int, size: int = 128, frac_prob: f
     """
     stream = FaceStream(f"heldout/{purpose}", seed, chunk=chunk, size=size, frac_prob=frac_prob, cache_chunks=1)
     return stream.faces(torch.arange(int(n)))
+
+
+def out_of_time(t0: float, limit: float | None, done: int, total: int) -> bool:
+    """True when a stage called with a wall-clock ``limit`` (seconds since ``t0``) must stop before ``total``."""
+    return limit is not None and time.perf_counter() - t0 > limit and done < total
+
+
+def stopped_early(model: torch.nn.Module, bar: Any, done: int, total: int, start: int, t0: float) -> dict[str, Any]:
+    """Close the progress bar, put ``model`` in eval mode and return the metrics of a time-limited, resumable stop."""
+    bar.close()
+    model.eval()
+    return {"complete": False, "step": done, "steps": total, "resumed_from": start,
+            "seconds": round(time.perf_counter() - t0, 1)}

@@ -45,8 +45,10 @@ from edsc.train.common import (
     heldout_faces,
     lr_at,
     make_generator,
+    out_of_time,
     set_lr,
     stable_seed,
+    stopped_early,
 )
 from shared.dataclass_config import checked_fields
 from shared.errors import InvalidArgumentError
@@ -231,14 +233,11 @@ def train_deepjscc(config: DeepJSCCTrainConfig | None = None, run_dir: str | Pat
             log.log(step=done, lr=lr, loss=loss_v, mse=float(mse.detach()), lpips=lp_v,
                     batch_psnr=float(psnr(rec.detach(), images).mean()), heldout_psnr_6db=held,
                     seconds=round(time.perf_counter() - t0, 2))
-        out_of_time = max_seconds is not None and time.perf_counter() - t0 > max_seconds and done < cfg.steps
-        if run is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps or out_of_time):
+        stop = out_of_time(t0, max_seconds, done, cfg.steps)
+        if run is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps or stop):
             run.save(done, {"model": model.state_dict(), "optimizer": opt.state_dict()})
-        if out_of_time:
-            bar.close()
-            model.eval()
-            return model, {"complete": False, "step": done, "steps": cfg.steps, "resumed_from": start,
-                           "seconds": round(time.perf_counter() - t0, 1)}
+        if stop:
+            return model, stopped_early(model, bar, done, cfg.steps, start, t0)
     bar.close()
     model.eval()
     metrics: dict[str, Any] = {

@@ -41,8 +41,10 @@ from edsc.train.common import (
     heldout_faces,
     lr_at,
     make_generator,
+    out_of_time,
     set_lr,
     stable_seed,
+    stopped_early,
     write_json,
 )
 from shared.errors import InvalidArgumentError
@@ -238,14 +240,11 @@ def train_identity(config: IdentityTrainConfig | None = None, run_dir: str | Pat
                 held = _regression_metrics(model, _features(model, during[0]).cpu(), during[1])["r2_mean"]
             log.log(step=done, lr=lr, loss=lv, heldout_r2_mean=held, faces_rendered=stream.rendered,
                     seconds=round(time.perf_counter() - t0, 2))
-        out_of_time = time_limit is not None and time.perf_counter() - t0 > time_limit and done < cfg.steps
-        if run is not None and (at_ckpt or out_of_time):
+        stop = out_of_time(t0, time_limit, done, cfg.steps)
+        if run is not None and (at_ckpt or stop):
             run.save(done, {"model": model.state_dict(), "optimizer": opt.state_dict()})
-        if out_of_time:
-            bar.close()
-            model.eval()
-            return model, {"complete": False, "step": done, "steps": cfg.steps, "resumed_from": start,
-                           "seconds": round(time.perf_counter() - t0, 1)}
+        if stop:
+            return model, stopped_early(model, bar, done, cfg.steps, start, t0)
     bar.close()
     model.eval()
     metrics: dict[str, Any] = {

@@ -33,7 +33,6 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from collections import Counter, defaultdict
@@ -46,7 +45,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from edsc.train.common import RunDir, lr_at, make_generator, set_lr, stable_seed, write_json
+from edsc.train.common import (RunDir, lr_at, make_generator, out_of_time, set_lr, stable_seed, stopped_early,
+                               write_json)
 from edsc.world.instructions import LabelledInstruction, generate
 from shared.errors import InvalidArgumentError
 from shared.models.language import HEAD_LABELS, SPECIAL_TOKENS, LanguageEncoder, LanguageEncoderConfig, Vocabulary, tokenize
@@ -298,14 +298,11 @@ def train_parser(config: ParserTrainConfig | None = None, run_dir: str | Path | 
                     vx = exact_match(InstructionParser(encoder, vocab, attributes), val_small)
                     encoder.train()
                 log.log(step=step, epoch=epoch, lr=lr, loss=lv, val_exact=vx)
-            out_of_time = time_limit is not None and time.perf_counter() - t0 > time_limit and step < total
-            if run is not None and (at_ckpt or out_of_time):
+            stop = out_of_time(t0, time_limit, step, total)
+            if run is not None and (at_ckpt or stop):
                 run.save(step, {"model": encoder.state_dict(), "optimizer": opt.state_dict()})
-            if out_of_time:
-                bar.close()
-                encoder.eval()
-                return encoder, vocab, {"complete": False, "step": step, "steps": total, "resumed_from": start,
-                                        "seconds": round(time.perf_counter() - t0, 1)}
+            if stop:
+                return encoder, vocab, stopped_early(encoder, bar, step, total, start, t0)
     bar.close()
     encoder.eval()
     parser = InstructionParser(encoder, vocab, attributes)                      # spelling correction on, as served
