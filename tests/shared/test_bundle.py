@@ -94,8 +94,8 @@ def test_config_not_matching_weights(bundle_copy):
 
 def test_unknown_component_and_arch(bundle_copy):
     b = Bundle(bundle_copy)
-    with pytest.raises(BundleError, match="no component 'identity_encoder'"):
-        b.load("identity_encoder")
+    with pytest.raises(BundleError, match="no component 'discriminator'"):
+        b.load("discriminator")
     manifest = json.loads((bundle_copy / "manifest.json").read_text())
     manifest["components"]["generator"]["arch"] = "stylegan3"
     (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
