@@ -256,10 +256,9 @@ def _adapters(root: Path, preset: str, device: str, time_limit: float | None) ->
     # counted by train_adapters itself)
     counted = {"predictor": _load_predictor(root, "predictor", device)} if stage_done(root, "predictor") else {}
     if stage_done(root, "fields"):
-        from shared.models.field import FieldBank, FieldConfig
-        fields = FieldBank.residual(list(counted["predictor"].attributes) if counted else
-                                    ["bangs", "eyeglasses", "beard", "smiling", "age"], FieldConfig.from_dict(FIELD))
-        counted["fields"] = fields
+        from shared.bundle import BUILDERS
+        counted["fields"] = _load_json_component(stage_dir(root, "fields"), "fields.json", "fields.safetensors",
+                                                 BUILDERS["fields"], device)
     codec, metrics = train_adapters(generator, codec, (latents, images), cfg, d / "train", count_modules=counted)
     save_file({k: v.detach().cpu().contiguous() for k, v in codec.state_dict().items()}, str(d / "adapters.tmp"))
     os.replace(d / "adapters.tmp", d / "adapters.safetensors")
