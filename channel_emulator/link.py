@@ -65,7 +65,8 @@ class ChannelOutput:
     channel : [B, n_uses], complex64 or None
         True channel (None for AWGN, i.e. h = 1; emulator-side).
     power_scale : [B], float32
-        Per-message power-normalisation factor (not known to the receiver).
+        Per-message power-normalisation factor; the receiver learns its inverse only through the 16-bit header
+        ``side_info.tx_gain`` (:func:`gain_header`).
     config : ChannelConfig
     seed : int
         The seed used (drawn at random and reported when none was given).
@@ -176,6 +177,17 @@ def _check_batch(x: torch.Tensor, what: str) -> None:
         raise ChannelParameterError(f"{what} must have shape (B, n), got {tuple(x.shape)}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ChannelParameterError(f"{what} is empty (shape {tuple(x.shape)})")
+
+
+def gain_header(power_scale: torch.Tensor) -> torch.Tensor:
+    """The per-message gain header: ``1 / power_scale`` rounded to float16 (what 16 bits carry), as float32 (B,).
+
+    The transmitter knows how much its power normalisation shrank or grew each message; sending that one number
+    (16 bits against 512 payload values) lets the receiver restore the message's norm (``recover(...,
+    rescale=True)``), which a latent code needs and an image code does not.
+    """
+    g = 1.0 / power_scale.detach().float()
+    return g.clamp(6.2e-5, 65504.0).to(torch.float16).float()                # (B,)
 
 
 def apply_channel(x: torch.Tensor, config: ChannelConfig | Mapping[str, Any], seed: Optional[int] = None
@@ -295,6 +307,7 @@ def _transmit(z: torch.Tensor, cfg: ChannelConfig, seed: Optional[int], scale: t
     info = SideInfo(
         snr_db=cfg.snr_db, no=cfg.no, es=cfg.power, csi=cfg.csi, layout=layout, k=2 * n_data, model=cfg.model,
         h=h_info, pilots=_pilot_values(layout).to(device) if cfg.csi == "ls" else None,
+        tx_gain=gain_header(scale),
     )
     return ChannelOutput(received=y, side_info=info, transmitted=s, channel=h, power_scale=scale, config=cfg,
                          seed=seed)

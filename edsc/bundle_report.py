@@ -455,7 +455,7 @@ def _send(tx, rx, edits: list, seed: int, w: Tensor | None = None, images: Tenso
     t1 = time.perf_counter()
     link = apply_channel(torch.stack([o.x for o in outs]), ChannelConfig(model="awgn", snr_db=EDIT_SNR_DB),
                          seed=seed)
-    y = recover(link.received, link.side_info, equalizer="mmse")
+    y = recover(link.received, link.side_info, equalizer="mmse", rescale=rx.rescale)
     t2 = time.perf_counter()
     received, _ = rx.decode(y, EDIT_SNR_DB)
     t3 = time.perf_counter()

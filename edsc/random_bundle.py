@@ -49,7 +49,8 @@ def make_random_bundle(path: str | Path, size: int = 64, seed: int = 0, n_mlp: i
         language.request_mode[-1].bias[3] = -30.0     # never "end" (see module docstring)
 
     fields = FieldBank.residual(attributes, FieldConfig(hidden=64, layers=2, step_scale=0.05))
-    codec = LinkCodec(LinkCodecConfig(snr_levels=list(snr_levels), adapter={"hidden": adapter_hidden, "blocks": 1}))
+    codec = LinkCodec(LinkCodecConfig(snr_levels=list(snr_levels), adapter={"hidden": adapter_hidden, "blocks": 1},
+                                      rescale=True))
     codec.fit_normalizer(generator, n=2048, seed=seed)
 
     field_cfg = {"attributes": attributes, "field": FieldConfig(hidden=64, layers=2, step_scale=0.05).to_dict()}

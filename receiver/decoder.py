@@ -28,6 +28,11 @@ class ReceiverPipeline:
         self.adapters = bundle.adapters
 
     @property
+    def rescale(self) -> bool:
+        """Whether the bundle's codec expects the gain header undone (``recover(..., rescale=True)``)."""
+        return bool(self.adapters.cfg.rescale)
+
+    @property
     def k(self) -> int:
         return self.bundle.manifest.latent_dim
 

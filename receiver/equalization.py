@@ -251,8 +251,8 @@ def equalize(received: torch.Tensor, side_info: SideInfo, equalizer: str = "lmms
     return x_hat * sq, no_eff * side_info.es
 
 
-def recover(received: torch.Tensor, side_info: SideInfo, equalizer: str = "mmse", *, backend: str = "scalar"
-            ) -> torch.Tensor:
+def recover(received: torch.Tensor, side_info: SideInfo, equalizer: str = "mmse", *, backend: str = "scalar",
+            rescale: bool = False) -> torch.Tensor:
     """Estimate the real-valued messages (inverse of the emulator's pairing).
 
     Input
@@ -264,12 +264,15 @@ def recover(received: torch.Tensor, side_info: SideInfo, equalizer: str = "mmse"
         ``"zf"``: Sionna's ZF estimate; ``"none"``: the received data symbols as they are.
     backend : "scalar" | "sionna"
         See :func:`equalize`.
+    rescale : bool
+        Multiply each message by the gain header ``side_info.tx_gain`` (the amplitude the transmitter's power
+        normalisation removed), so the estimate has the message's original norm. Needs the header.
 
     Output
     ------
     x_hat : [B, k], float32
-        Estimate of the transmitted (power-normalised) real-valued message; the per-message scale the emulator
-        applied is unknown to the receiver.
+        Estimate of the transmitted real-valued message: power-normalised, or at its original scale with
+        ``rescale``.
     """
     if equalizer not in RECOVER_EQUALIZERS:
         raise ChannelParameterError(f"unknown equalizer {equalizer!r}; use one of {', '.join(RECOVER_EQUALIZERS)}")
@@ -281,4 +284,13 @@ def recover(received: torch.Tensor, side_info: SideInfo, equalizer: str = "mmse"
     else:
         z, no_eff = equalize(received, side_info, "lmmse", backend=backend)
         z = z * (side_info.es / (side_info.es + no_eff))
-    return complex_to_real(z)
+    x_hat = complex_to_real(z)
+    if rescale:
+        if side_info.tx_gain is None:
+            raise ChannelParameterError("rescale needs the gain header (side_info.tx_gain), which this message "
+                                        "did not carry")
+        gain = side_info.tx_gain.to(x_hat.device, x_hat.dtype)
+        if gain.shape != (x_hat.shape[0],):
+            raise ChannelParameterError(f"gain header has {tuple(gain.shape)} values for {x_hat.shape[0]} messages")
+        x_hat = x_hat * gain.unsqueeze(1)
+    return x_hat

@@ -91,7 +91,8 @@ class ReceiverServicer(receiver_pb2_grpc.ReceiverServiceServicer):
                 t0 = time.perf_counter()
                 self.metrics.observe_queue("Deliver", t0 - t_start)
                 check_deadline(context, "before decoding")
-                y = recover(received.to(self.pipeline.device), info.to(self.pipeline.device), equalizer)
+                y = recover(received.to(self.pipeline.device), info.to(self.pipeline.device), equalizer,
+                            rescale=self.pipeline.rescale)
                 t1 = time.perf_counter()
                 images, dec_t = self.pipeline.decode(y, info.snr_db)
                 png = encode_png(images[0])

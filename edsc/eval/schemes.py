@@ -390,7 +390,8 @@ class EditableDeepSC:
             x = self._encode(w, snr_db)                                              # (N, k)
         with measured(device) as m_ch:
             out = apply_channel(x, channel, seed=seed)
-            y = recover(out.received, out.side_info, equalizer="mmse").to(device)   # (N, k)
+            y = recover(out.received, out.side_info, equalizer="mmse", rescale=self.codec.cfg.rescale
+                        ).to(device)                                                 # (N, k)
         with measured(device) as m_acd:
             w_hat = self._decode(y, snr_db)                                          # (N, D)
         with measured(device) as m_g:

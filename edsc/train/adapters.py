@@ -61,7 +61,7 @@ CHANNEL_MODES = ("emulator", "torch", "none")
 # ----------------------------------------------------------------------------------------------------------------
 
 def awgn_link(x: Tensor, snr_db: float, *, seed: int | None = None, generator: torch.Generator | None = None,
-              power: float = 1.0, mode: str = "emulator") -> Tensor:
+              power: float = 1.0, mode: str = "emulator", rescale: bool = False) -> Tensor:
     r"""Power normalisation + AWGN + MMSE estimate, differentiable w.r.t. ``x``.
 
     The serving path sends ``x`` with :func:`channel_emulator.link.apply_channel` (``model="awgn"``, perfect CSI)
@@ -82,6 +82,10 @@ def awgn_link(x: Tensor, snr_db: float, *, seed: int | None = None, generator: t
       about 2× faster, needs no Sionna);
     * ``mode="none"``: no channel (identity).
 
+    With ``rescale`` the estimate is multiplied by the gain header :math:`g \approx 1/\alpha` (float16, no
+    gradient; :func:`channel_emulator.link.gain_header`), as ``recover(..., rescale=True)`` does: the message keeps
+    its norm.
+
     Input
     -----
     x : (B, k) real, k even.
@@ -89,10 +93,11 @@ def awgn_link(x: Tensor, snr_db: float, *, seed: int | None = None, generator: t
     seed : int, emulator mode (required there).
     generator : torch.Generator, torch mode (optional).
     power : P, average energy per complex symbol.
+    rescale : undo the power normalisation with the gain header.
 
     Output
     ------
-    (B, k) the receiver's estimate of the transmitted (power-normalised) message.
+    (B, k) the receiver's estimate of the transmitted message (power-normalised unless ``rescale``).
     """
     if mode not in CHANNEL_MODES:
         raise InvalidArgumentError(f"unknown channel mode {mode!r}; use one of {', '.join(CHANNEL_MODES)}")
@@ -103,12 +108,16 @@ def awgn_link(x: Tensor, snr_db: float, *, seed: int | None = None, generator: t
     k = x.shape[-1]
     no = float(power) * 10.0 ** (-float(snr_db) / 10.0)
     beta = float(power) / (float(power) + no)
+    from channel_emulator.link import gain_header
+
     norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)                       # (B, 1)
-    clean = x * (beta * math.sqrt(float(power) * k / 2.0) / norm)                  # (B, k) β·α·x
+    alpha = math.sqrt(float(power) * k / 2.0) / norm                               # (B, 1)
+    gain = gain_header(alpha.reshape(-1)).to(x).unsqueeze(1) if rescale else 1.0  # (B, 1) or 1
+    clean = x * (beta * alpha * gain)                                              # (B, k) β·α·g·x
     if mode == "torch":
         n = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device if generator is None
                         else generator.device).to(x.device)
-        return clean + (beta * math.sqrt(no / 2.0)) * n
+        return clean + (beta * math.sqrt(no / 2.0)) * gain * n
     from channel_emulator.config import ChannelConfig
     from channel_emulator.link import apply_channel
     from receiver.equalization import recover
@@ -117,7 +126,7 @@ def awgn_link(x: Tensor, snr_db: float, *, seed: int | None = None, generator: t
         raise InvalidArgumentError("awgn_link(mode='emulator') needs a seed")
     out = apply_channel(x.detach().float(), ChannelConfig(model="awgn", snr_db=float(snr_db), power=float(power)),
                         seed=int(seed))
-    y_ref = recover(out.received, out.side_info, "mmse").to(x.dtype)              # (B, k)
+    y_ref = recover(out.received, out.side_info, "mmse", rescale=rescale).to(x.dtype)  # (B, k)
     return clean + (y_ref - clean.detach())
 
 
@@ -134,7 +143,7 @@ def received_images(generator: nn.Module, codec: nn.Module, w: Tensor, snr_db: f
     else:
         x = codec.normalizer.encode(w)
     g = make_generator("channel", seed) if mode == "torch" else None
-    y = awgn_link(x, snr_db, seed=seed, generator=g, mode=mode)                   # (B, k)
+    y = awgn_link(x, snr_db, seed=seed, generator=g, mode=mode, rescale=codec.cfg.rescale)  # (B, k)
     w_hat = codec.decode(y, snr_db) if use_adapters else codec.normalizer.decode(y)
     return generator.synthesis(w_hat, noise_mode=noise_mode)
 

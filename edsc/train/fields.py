@@ -181,7 +181,7 @@ def _render_link(generator, codec, w, cfg, seed) -> Tensor:
     snr = cfg.train_snr_db
     x = codec.encode(w, snr)                                                          # (B, k)
     gen = make_generator("channel", seed) if cfg.channel == "torch" else None
-    y = awgn_link(x, snr, seed=seed, generator=gen, mode=cfg.channel)
+    y = awgn_link(x, snr, seed=seed, generator=gen, mode=cfg.channel, rescale=codec.cfg.rescale)
     return generator.synthesis(codec.decode(y, snr), noise_mode=cfg.noise_mode)     # (B, 3, H, W)
 
 

@@ -262,6 +262,10 @@ class SideInfo:
     pilots : [n_pilot_uses], complex64 or None
         Unit-modulus pilot values in frame order (``csi="ls"`` only); the received pilots are
         ``received[:, layout.pilot_indices]``.
+    tx_gain : [B], float32 or None
+        The amplitude each message's power normalisation removed (``1 / power_scale``), as the transmitter sends
+        it in a 16-bit header (float16 precision, 16 bits per message next to the payload). ``recover(...,
+        rescale=True)`` multiplies it back so a latent keeps its norm; None when the sender sent no header.
     """
 
     snr_db: float
@@ -273,6 +277,7 @@ class SideInfo:
     model: str = ""
     h: Optional[torch.Tensor] = field(default=None, repr=False, compare=False)
     pilots: Optional[torch.Tensor] = field(default=None, repr=False, compare=False)
+    tx_gain: Optional[torch.Tensor] = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.csi not in CSI_MODES:
@@ -292,6 +297,10 @@ class SideInfo:
                 raise ChannelParameterError("side info: CSI mode 'ls' needs a frame with pilots")
             if self.pilots is None or self.pilots.shape != (self.layout.n_pilot_uses,):
                 raise ChannelParameterError("side info: CSI mode 'ls' needs the pilot values of the frame")
+        if self.tx_gain is not None:
+            g = self.tx_gain
+            if g.dim() != 1 or g.is_complex() or not bool(torch.isfinite(g).all()) or bool((g <= 0).any()):
+                raise ChannelParameterError("side info: tx_gain must be a (B,) tensor of finite values > 0")
 
     @property
     def pilot_positions(self) -> torch.Tensor:
@@ -308,6 +317,7 @@ class SideInfo:
             snr_db=self.snr_db, no=self.no, es=self.es, csi=self.csi, layout=self.layout, k=self.k, model=self.model,
             h=None if self.h is None else self.h.to(device),
             pilots=None if self.pilots is None else self.pilots.to(device),
+            tx_gain=None if self.tx_gain is None else self.tx_gain.to(device),
         )
 
     def to_dict(self, *, as_lists: bool = False) -> dict[str, Any]:
@@ -324,12 +334,14 @@ class SideInfo:
             "pilot_positions": self.layout.pilot_indices.tolist() if as_lists else self.layout.pilot_indices.clone(),
             "h": _complex_to_plain(self.h, as_lists),
             "pilots": _complex_to_plain(self.pilots, as_lists),
+            "tx_gain": None if self.tx_gain is None else
+            (self.tx_gain.detach().cpu().tolist() if as_lists else self.tx_gain.detach().cpu().clone()),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SideInfo":
         """Inverse of :meth:`to_dict` (``pilot_positions`` is derived from the layout and checked)."""
-        known = {"snr_db", "no", "es", "csi", "k", "model", "layout", "pilot_positions", "h", "pilots"}
+        known = {"snr_db", "no", "es", "csi", "k", "model", "layout", "pilot_positions", "h", "pilots", "tx_gain"}
         extra = set(d) - known
         if extra:
             raise ChannelParameterError(f"side info: unknown field(s) {sorted(extra)}")
@@ -339,6 +351,7 @@ class SideInfo:
                 snr_db=float(d["snr_db"]), no=float(d["no"]), es=float(d["es"]), csi=d["csi"], layout=layout,
                 k=int(d["k"]), model=str(d.get("model", "")),
                 h=_plain_to_complex(d.get("h")), pilots=_plain_to_complex(d.get("pilots")),
+                tx_gain=None if d.get("tx_gain") is None else torch.as_tensor(d["tx_gain"], dtype=torch.float32),
             )
         except KeyError as exc:
             raise ChannelParameterError(f"side info: missing field {exc.args[0]!r}") from None

@@ -6,8 +6,13 @@
 The normaliser ((w − w̄)/(√2·r) with the generator's mean latent w̄ and the median per-latent RMS r of centred
 latents) puts a typical latent at unit average energy per complex channel use (RMS 1/√2 per real value), the scale the channel's
 power normalisation (P = 1) produces, so an untrained (identity) adapter pair decodes a clean channel to the
-right latent for a latent of typical norm. The channel does not send the per-message scale: a latent whose norm
-differs from the typical one arrives rescaled to it (the adapters can learn to compensate on average).
+right latent for a latent of typical norm.
+
+The channel's power normalisation rescales every message to power P. With ``rescale`` (bundles trained since the
+gain header exists) the receiver multiplies each message by the gain header the transmitter sends
+(``side_info.tx_gain``, 16 bits per message; ``recover(..., rescale=True)``), so an edited latent far from the
+typical norm arrives with its own norm. Without it (older bundles) such a latent arrives rescaled to the typical
+norm and decodes to a different face.
 """
 
 from __future__ import annotations
@@ -26,11 +31,13 @@ from shared.models.adapter import AdapterBank, AdapterConfig, LatentNormalizer
 
 @dataclasses.dataclass
 class LinkCodecConfig:
-    """snr_levels: adapter levels in dB; adapter: :class:`AdapterConfig` as a dict; dim: latent size."""
+    """snr_levels: adapter levels in dB; adapter: :class:`AdapterConfig` as a dict; dim: latent size; rescale: the
+    receiver undoes the power normalisation with the gain header before A_CD (see the module docstring)."""
 
     snr_levels: list[float] = dataclasses.field(default_factory=lambda: [-6.0, 0.0, 6.0, 12.0, 18.0])
     adapter: dict[str, Any] = dataclasses.field(default_factory=lambda: AdapterConfig.paper().to_dict())
     dim: int = 512
+    rescale: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

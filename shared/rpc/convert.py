@@ -108,6 +108,8 @@ def side_info_to_proto(info: SideInfo) -> pb.SideInfo:
         msg.h.CopyFrom(tensor_to_proto(info.h.to(torch.complex64)))
     if info.pilots is not None:
         msg.pilots.CopyFrom(tensor_to_proto(info.pilots.to(torch.complex64)))
+    if info.tx_gain is not None:
+        msg.tx_gain.CopyFrom(tensor_to_proto(info.tx_gain.to(torch.float32)))
     return msg
 
 
@@ -122,6 +124,8 @@ def side_info_from_proto(msg: pb.SideInfo) -> SideInfo:
         if msg.HasField(name) and getattr(msg, name).dtype != pb.D_TYPE_UNSPECIFIED:
             t = tensor_from_proto(getattr(msg, name), f"side info {name}")
             d[name] = torch.view_as_real(t) if t.is_complex() else t
+    if msg.HasField("tx_gain") and msg.tx_gain.dtype != pb.D_TYPE_UNSPECIFIED:
+        d["tx_gain"] = tensor_from_proto(msg.tx_gain, "side info tx_gain").float()
     return SideInfo.from_dict(d)
 
 

@@ -1,6 +1,8 @@
 """Tests of receiver/equalization.py: LS estimation and ZF/MMSE equalisation on Sionna's blocks."""
 
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -113,6 +115,23 @@ def test_power_scale_is_not_undone_but_es_is():
     x_hat = recover(out.received, out.side_info, "zf")
     # the receiver returns the transmitted latent: energy P per complex symbol, not the caller's scale
     assert float(x_hat.square().sum(dim=1).mean() / 256) == pytest.approx(4.0, rel=0.02)
+
+
+def test_rescale_undoes_the_power_normalisation_with_the_gain_header():
+    x = _x(4) * torch.tensor([[0.2], [1.0], [3.0], [40.0]])                   # norms far apart
+    out = apply_channel(x, ChannelConfig(model="rayleigh", snr_db=40.0), seed=1)
+    gain = out.side_info.tx_gain
+    assert gain.shape == (4,) and torch.allclose(gain, 1 / out.power_scale, rtol=1e-3)   # float16 precision
+    plain = recover(out.received, out.side_info, "mmse")
+    back = recover(out.received, out.side_info, "mmse", rescale=True)
+    assert torch.allclose(back, plain * gain[:, None])
+    rel = (back - x).norm(dim=1) / x.norm(dim=1)
+    assert float(rel.max()) < 0.05                                             # every message keeps its norm
+    no_header = dataclasses.replace(out.side_info, tx_gain=None)
+    with pytest.raises(ChannelParameterError, match="gain header"):
+        recover(out.received, no_header, "mmse", rescale=True)
+    with pytest.raises(ChannelParameterError, match="tx_gain"):
+        dataclasses.replace(out.side_info, tx_gain=torch.tensor([1.0, -1.0, 1.0, 1.0]))
 
 
 def test_equalize_effective_noise_matches_residual():

@@ -53,6 +53,23 @@ def test_awgn_link_emulator_mode_matches_serving_path_and_has_gradient():
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
 
+def test_awgn_link_rescale_matches_serving_path_and_keeps_the_norm():
+    from channel_emulator.config import ChannelConfig
+    from channel_emulator.link import apply_channel
+    from receiver.equalization import recover
+
+    x = (torch.randn(3, 512) * torch.tensor([[0.3], [1.0], [6.0]])).requires_grad_()
+    y = awgn_link(x, 18.0, seed=4, rescale=True)
+    out = apply_channel(x.detach(), ChannelConfig(model="awgn", snr_db=18.0), seed=4)
+    torch.testing.assert_close(y, recover(out.received, out.side_info, "mmse", rescale=True), rtol=1e-4, atol=1e-4)
+    ratio = y.detach().norm(dim=1) / x.detach().norm(dim=1)
+    assert torch.allclose(ratio, torch.ones(3), atol=0.05)                   # each message keeps its own norm
+    y_torch = awgn_link(x, 18.0, generator=torch.Generator().manual_seed(4), mode="torch", rescale=True)
+    assert torch.allclose(y_torch.detach().norm(dim=1) / x.detach().norm(dim=1), torch.ones(3), atol=0.05)
+    y.sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("snr", [-6.0, 6.0])
 def test_awgn_link_torch_mode_matches_emulator_statistics(snr):
     x = torch.randn(400, 512) * 3.0 + 1.0

@@ -82,8 +82,9 @@ def _side_info(csi: str) -> SideInfo:
         FrameLayout(n_data=8, unit_slots=8)
     h = torch.randn(3, lay.n_uses, dtype=torch.complex64) if csi == "perfect" else None
     pilots = lay.pilot_values() if csi == "ls" else None
+    gain = torch.tensor([0.5, 1.0, 7.25]) if csi != "none" else None          # the 16-bit gain header
     return SideInfo(snr_db=6.0, no=10 ** -0.6, es=1.0, csi=csi, layout=lay, k=16, model="rayleigh", h=h,
-                    pilots=pilots)
+                    pilots=pilots, tx_gain=gain)
 
 
 @pytest.mark.parametrize("csi", ["perfect", "ls", "none"])
@@ -92,12 +93,15 @@ def test_side_info_roundtrip_tensors_and_json(csi):
     d = info.to_dict()
     back = SideInfo.from_dict(d)
     assert back == info
-    for name in ("h", "pilots"):
+    for name in ("h", "pilots", "tx_gain"):
         a, b = getattr(info, name), getattr(back, name)
         assert (a is None and b is None) or torch.equal(a, b)
     plain = json.loads(json.dumps(info.to_dict(as_lists=True)))
     back2 = SideInfo.from_dict(plain)
     assert back2 == info
+    assert (info.tx_gain is None and back2.tx_gain is None) or torch.equal(back2.tx_gain, info.tx_gain)
+    moved = info.to("cpu")
+    assert (info.tx_gain is None) == (moved.tx_gain is None)
     if info.h is not None:
         assert torch.equal(back2.h, info.h)
     if csi == "ls":

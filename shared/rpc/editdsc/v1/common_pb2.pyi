@@ -144,7 +144,7 @@ class EditOutcome(_message.Message):
     def __init__(self, status: _Optional[str] = ..., attribute: _Optional[str] = ..., degrees_before: _Optional[_Iterable[int]] = ..., degrees_after: _Optional[_Iterable[int]] = ..., expected_degree: _Optional[int] = ..., confidence: _Optional[float] = ..., iterations: _Optional[int] = ...) -> None: ...
 
 class SideInfo(_message.Message):
-    __slots__ = ("snr_db", "no", "es", "csi", "k", "model", "layout_json", "h", "pilots")
+    __slots__ = ("snr_db", "no", "es", "csi", "k", "model", "layout_json", "h", "pilots", "tx_gain")
     SNR_DB_FIELD_NUMBER: _ClassVar[int]
     NO_FIELD_NUMBER: _ClassVar[int]
     ES_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +154,7 @@ class SideInfo(_message.Message):
     LAYOUT_JSON_FIELD_NUMBER: _ClassVar[int]
     H_FIELD_NUMBER: _ClassVar[int]
     PILOTS_FIELD_NUMBER: _ClassVar[int]
+    TX_GAIN_FIELD_NUMBER: _ClassVar[int]
     snr_db: float
     no: float
     es: float
@@ -163,7 +164,8 @@ class SideInfo(_message.Message):
     layout_json: str
     h: Tensor
     pilots: Tensor
-    def __init__(self, snr_db: _Optional[float] = ..., no: _Optional[float] = ..., es: _Optional[float] = ..., csi: _Optional[_Union[CsiMode, str]] = ..., k: _Optional[int] = ..., model: _Optional[str] = ..., layout_json: _Optional[str] = ..., h: _Optional[_Union[Tensor, _Mapping]] = ..., pilots: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+    tx_gain: Tensor
+    def __init__(self, snr_db: _Optional[float] = ..., no: _Optional[float] = ..., es: _Optional[float] = ..., csi: _Optional[_Union[CsiMode, str]] = ..., k: _Optional[int] = ..., model: _Optional[str] = ..., layout_json: _Optional[str] = ..., h: _Optional[_Union[Tensor, _Mapping]] = ..., pilots: _Optional[_Union[Tensor, _Mapping]] = ..., tx_gain: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
 
 class RequestInfo(_message.Message):
     __slots__ = ("request_id", "session_id", "session_turn", "instruction", "edit", "outcome", "channel", "k", "cbr", "resolution", "bundle_version", "timings", "inversion_lpips", "submitted_unix")
