@@ -265,6 +265,7 @@ def train_deepjscc(config: DeepJSCCTrainConfig | None = None, run_dir: str | Pat
         note = {k: metrics[k] for k in ("steps", "train_seconds", "final_loss", "snr_range_db", "channel")}
         note["heldout"] = metrics.get("heldout")
         note["trainer"] = "edsc.train.deepjscc"
+        note["batch_size"] = cfg.batch_size
         save_deepjscc(model, run.path / "final", training=note)
     return model, metrics
 
@@ -300,7 +301,8 @@ def export_run(run_dir: str | Path, dest: str | Path, evaluate: bool = True) -> 
     model.eval()
     note: dict[str, Any] = {"complete": False, "step": int(ck["step"]), "steps": cfg.steps,
                             "snr_range_db": [cfg.snr_min, cfg.snr_max], "channel": dict(cfg.channel),
-                            "trainer": "edsc.train.deepjscc", "checkpoint": ckpts[-1].name}
+                            "trainer": "edsc.train.deepjscc", "checkpoint": ckpts[-1].name,
+                            "batch_size": cfg.batch_size}
     if evaluate and cfg.eval_faces > 0:
         rows = evaluate_deepjscc(model, cfg.eval_faces, cfg.eval_seed, cfg.eval_snrs, cfg.channel, cfg.eval_lpips,
                                  cfg.equalizer)

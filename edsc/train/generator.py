@@ -75,6 +75,8 @@ __all__ = [
     "evaluate_generator",
     "inversion_check",
     "train_generator",
+    "predictor_aux_loss",
+    "predictor_eval_hook",
 ]
 
 N_ID = len(IDENTITY_DIMS)          # 25
@@ -213,7 +215,10 @@ class GeneratorTrainConfig:
     ``lr * lr_final`` at ``steps``, optional ``grad_clip`` (0 = off).
     Loss weights: ``lambda_l1`` (edge-weighted L1 with extra weight ``edge_weight`` on target edges),
     ``lambda_lpips`` (LPIPS alex, official weights), ``lambda_grad`` (image-gradient L1), ``lambda_aux``
-    (the ``aux_loss`` hook of :func:`train_generator`), ``lambda_adv`` (non-saturating GAN term from step
+    (the ``aux_loss`` hook of :func:`train_generator`), ``lambda_attr`` (L1 weighted by where the render changes
+    when one attribute of each face moves by one degree, :func:`edsc.train.losses.change_weight_map`; the attribute
+    is drawn per face from ``attr_focus``, all five when empty, a name listed twice drawn twice as often; one extra
+    render per step), ``lambda_adv`` (non-saturating GAN term from step
     ``adv_start``; discriminator ``d_channels`` / ``d_lr``).
     World: ``integer_fraction`` (share of integer degrees, see :func:`world_params_from_z`).
     Averaging: ``ema_decay`` (g_ema; ramped up as min(decay, (1+t)/(10+t))).
@@ -243,6 +248,8 @@ class GeneratorTrainConfig:
     lambda_lpips: float = 1.0
     lambda_grad: float = 1.0
     lambda_aux: float = 0.0
+    lambda_attr: float = 0.0
+    attr_focus: list[str] = field(default_factory=list)
     lambda_adv: float = 0.0
     adv_start: int = 0
     d_channels: dict[int, int] = field(default_factory=_default_d_channels)
@@ -274,6 +281,10 @@ class GeneratorTrainConfig:
         if self.style_dim <= WORLD_DIMS:
             raise InvalidArgumentError(f"style_dim must exceed {WORLD_DIMS}, got {self.style_dim}")
         _staircase(self.integer_fraction)
+        self.attr_focus = [str(a) for a in self.attr_focus]
+        unknown = sorted(set(self.attr_focus) - set(ATTRIBUTES))
+        if unknown:
+            raise InvalidArgumentError(f"attr_focus names unknown attribute(s) {unknown}; known: {list(ATTRIBUTES)}")
         for name in ("eval_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise InvalidArgumentError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -350,6 +361,23 @@ def _stream_seed(seed: int, stream: int, index: int = 0) -> int:
     """Disjoint 63-bit seeds: stream 0 = training batches (index = step), 1 = eval faces, 2 = inversion faces,
     3 = sample nuisance."""
     return ((seed & 0xFFFFF) << 42) | ((stream & 0xFF) << 34) | (index & ((1 << 34) - 1))
+
+
+def _move_one_degree(degrees: Tensor, config: GeneratorTrainConfig, step: int) -> Tensor:
+    """``degrees`` (B, 5) with one attribute per face (drawn from ``config.attr_focus``) moved by one degree, up or
+    down at random (the other way at the ends of the scale); a function of (seed, step) alone."""
+    gen = torch.Generator(device="cpu").manual_seed(_stream_seed(config.seed, 6, step))
+    focus = config.attr_focus or list(ATTRIBUTES)
+    cols = torch.tensor([ATTRIBUTES.index(a) for a in focus])
+    b = degrees.shape[0]
+    col = cols[torch.randint(len(focus), (b,), generator=gen)]                  # (B,)
+    step_dir = torch.randint(0, 2, (b,), generator=gen).float() * 2 - 1         # (B,) ±1
+    rows = torch.arange(b)
+    current = degrees[rows, col]
+    step_dir = torch.where((current + step_dir < 0) | (current + step_dir > MAX_DEGREE), -step_dir, step_dir)
+    moved = degrees.clone()
+    moved[rows, col] = current + step_dir
+    return moved
 
 
 def batch_latents(config: GeneratorTrainConfig, step: int) -> Tensor:
@@ -474,10 +502,70 @@ def _truncate_jsonl(path: Path, last_step: int) -> list[dict]:
     return items
 
 
-_LOSS_COLUMNS = ["step", "loss", "l1", "lpips", "grad_l1", "aux", "adv_g", "adv_d", "lr", "sec", "cpu_sec"]
+_LOSS_COLUMNS = ["step", "loss", "l1", "lpips", "grad_l1", "aux", "adv_g", "adv_d", "lr", "sec", "cpu_sec", "attr"]
 
 AuxLoss = Callable[[Tensor, Tensor, Tensor], Tensor]            # (images, identity, degrees) -> (B,) or scalar
 EvalHook = Callable[[sg.Generator, int], dict[str, float]]     # (g_ema, step) -> extra metrics
+
+
+def _attribute_columns(predictor: torch.nn.Module) -> list[int]:
+    """For each of the predictor's attributes, its column in SynthFace's :data:`ATTRIBUTES` order."""
+    missing = [a for a in predictor.attributes if a not in ATTRIBUTES]
+    if missing:
+        raise InvalidArgumentError(f"the predictor reads attribute(s) {missing} that SynthFace does not render")
+    return [ATTRIBUTES.index(a) for a in predictor.attributes]
+
+
+def predictor_aux_loss(predictor: torch.nn.Module) -> AuxLoss:
+    """An ``aux_loss`` for :func:`train_generator`: a frozen attribute predictor's cross-entropy on G's image
+    against the face's true degrees, averaged over the predictor's attributes.
+
+    Fractional degrees become two-hot targets (d = 2.3 → 0.7 on degree 2, 0.3 on degree 3). The predictor's
+    uint8 quantisation passes gradients straight through. It pushes G to draw what the predictor reads (eyeglass
+    rims, mouth shape, bang edges), which LPIPS and L1 weigh little. Use the JECC predictor here, never the
+    evaluation predictor that later scores G.
+
+    Output: ``(images (B,3,R,R), identity (B,25), degrees (B,5)) -> (B,)``.
+    """
+    predictor = predictor.eval().requires_grad_(False)
+    predictor.differentiable = True
+    cols = _attribute_columns(predictor)
+    u = predictor.max_degree
+
+    def loss(images: Tensor, identity: Tensor, degrees: Tensor) -> Tensor:
+        target = degrees[:, cols].clamp(0, u)                              # (B, m), predictor order
+        low = target.floor()
+        frac = (target - low).unsqueeze(-1)                                # (B, m, 1)
+        low = low.long()
+        high = (low + 1).clamp(max=u)
+        soft = (F.one_hot(low, u + 1) * (1 - frac) + F.one_hot(high, u + 1) * frac)  # (B, m, u+1)
+        logp = F.log_softmax(predictor(images).float(), dim=-1)            # (B, m, u+1)
+        return -(soft * logp).sum(-1).mean(-1)                             # (B,)
+
+    return loss
+
+
+def predictor_eval_hook(predictor: torch.nn.Module, n: int = 64, seed: int = 0, batch: int = 32,
+                        prefix: str = "eval_exact") -> EvalHook:
+    """An ``eval_hook`` for :func:`train_generator`: the share of ``n`` held-out faces (integer degrees, stream 4)
+    whose true degree ``predictor`` reads from G's image, per attribute (``{prefix}.{attribute}``) and the
+    minimum over attributes (``{prefix}.min``) — the bundle report's generator check, during training.
+    """
+    predictor = predictor.eval().requires_grad_(False)
+    cols = _attribute_columns(predictor)
+    identity, degrees = heldout_faces(n, seed, stream=4)
+
+    def hook(g_ema: sg.Generator, step: int) -> dict[str, float]:
+        device = next(g_ema.parameters()).device
+        predictor.to(device)
+        fake = generate_faces(g_ema, identity, degrees, batch=batch)
+        read = torch.cat([predictor.predict(fake[i:i + batch]).degree for i in range(0, n, batch)]).cpu()
+        exact = (read == degrees[:, cols].long()).float().mean(0)          # (m,)
+        out = {f"{prefix}.{a}": float(exact[j]) for j, a in enumerate(predictor.attributes)}
+        out[f"{prefix}.min"] = float(exact.min())
+        return out
+
+    return hook
 
 
 def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
@@ -490,8 +578,8 @@ def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> N
 
 def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, resume: bool = True,
                     progress: bool = True, aux_loss: AuxLoss | None = None, eval_hook: EvalHook | None = None,
-                    max_seconds: float | None = None, stop_at: int | None = None
-                    ) -> tuple[sg.Generator, dict[str, Any]]:
+                    max_seconds: float | None = None, stop_at: int | None = None,
+                    init_from: str | os.PathLike | None = None) -> tuple[sg.Generator, dict[str, Any]]:
     """Train (or resume training) the generator; see the module docstring.
 
     Parameters
@@ -506,6 +594,9 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
     max_seconds : stop (checkpointed, resumable) once this much wall-clock time has been spent in this call,
         e.g. to split a run into chunks that fit a per-command time limit
     stop_at : stop (checkpointed, resumable) after this step
+    init_from : a generator state (``g_ema.safetensors`` of an earlier run) that G and g_ema start from instead of
+        the seeded initialisation, with a fresh optimiser and schedule: a second phase of training. Used only
+        when the run starts (not when it resumes); recorded with its sha256 in ``init.json`` and the metrics.
 
     A stopped run returns the current g_ema and metrics with ``finished = False``; call again to continue.
 
@@ -521,6 +612,9 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
     if config.threads:
         torch.set_num_threads(int(config.threads))
     device = pick_device(config.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True    # the mapping MLP; convolutions use TF32 by default
+        torch.backends.cudnn.benchmark = True           # fixed shapes: pick the fastest kernels once
     from shared.lpips import get_lpips
 
     lpips_fn = get_lpips("alex", device)
@@ -539,7 +633,8 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
     history: list[dict] = []
     if resume and ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)   # load_state_dict moves to device
-        old = ckpt["config"]
+        defaults = GeneratorTrainConfig().to_dict()                        # fields added after the checkpoint
+        old = {**defaults, **ckpt["config"]}
         new = config.to_dict()
         changed = sorted(k for k in new if k not in _RESUMABLE_CHANGES and old.get(k) != new[k])
         if changed:
@@ -561,6 +656,9 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
         with open(loss_csv, "w", newline="") as fh:
             csv.writer(fh).writerow(_LOSS_COLUMNS)
         eval_log.write_text("")
+        (run_dir / "init.json").unlink(missing_ok=True)
+        if init_from is not None:
+            _warm_start(G, g_ema, Path(init_from), run_dir / "init.json")
     _write_json(config.to_dict(), run_dir / "config.json")
 
     eval_id, eval_deg = heldout_faces(config.eval_faces, config.seed, stream=1)
@@ -616,6 +714,11 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
         t_lp = lpips_fn(image, target).mean() if config.lambda_lpips > 0 else image.new_zeros(())
         t_gr = L.gradient_l1(image, target).mean() if config.lambda_grad > 0 else image.new_zeros(())
         loss = config.lambda_l1 * t_l1 + config.lambda_lpips * t_lp + config.lambda_grad * t_gr
+        t_attr = image.new_zeros(())
+        if config.lambda_attr > 0:
+            moved = render(identity.to(device), _move_one_degree(degrees, config, step).to(device), config.size)
+            t_attr = L.weighted_l1(image, target, L.change_weight_map(target, moved)).mean()
+            loss = loss + config.lambda_attr * t_attr
         t_aux = image.new_zeros(())
         if config.lambda_aux > 0:
             t_aux = aux_loss(image, identity.to(device), degrees.to(device)).mean()
@@ -647,8 +750,9 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
         step_times.append(dt)
         cpu_times.append(dc)
         done = step + 1
-        vals = [float(v.detach()) for v in (loss, t_l1, t_lp, t_gr, t_aux, adv_g, adv_d)]
-        pending.append([done] + [f"{v:.6g}" for v in vals] + [f"{lr:.6g}", f"{dt:.4f}", f"{dc:.4f}"])
+        vals = [float(v.detach()) for v in (loss, t_l1, t_lp, t_gr, t_aux, adv_g, adv_d, t_attr)]
+        pending.append([done] + [f"{v:.6g}" for v in vals[:7]] + [f"{lr:.6g}", f"{dt:.4f}", f"{dc:.4f}"]
+                       + [f"{vals[7]:.6g}"])
         bar.update(1)
         bar.set_postfix(loss=f"{vals[0]:.4f}", lpips=f"{vals[2]:.3f}",
                         ev=f"{history[-1]['lpips']:.3f}" if history else "-")
@@ -694,6 +798,7 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
         "sec_per_step_median": float(torch.tensor(step_times).median()) if step_times else None,
         "cpu_sec_per_step_median": float(torch.tensor(cpu_times).median()) if cpu_times else None,
         "final": history[-1] if history else None,
+        "init_from": json.loads((run_dir / "init.json").read_text()) if (run_dir / "init.json").is_file() else None,
         "history": history,
         "config": config.to_dict(),
     }
@@ -701,6 +806,23 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
     out = sg.Generator.from_config(config.generator_config()).to(device)
     out.load_state_dict(g_ema.state_dict())
     return out.eval().requires_grad_(False), metrics
+
+
+def _warm_start(G: sg.Generator, g_ema: sg.Generator, path: Path, record: Path) -> None:
+    """Load a saved generator state into G and g_ema (float16 tensors are cast back) and record where from."""
+    from safetensors.torch import load_file
+
+    from shared.bundle import sha256_file
+
+    if not path.is_file():
+        raise InvalidArgumentError(f"init_from {path} does not exist")
+    state = load_file(str(path))
+    try:
+        G.load_state_dict(state)
+    except RuntimeError as exc:
+        raise InvalidArgumentError(f"init_from {path} does not fit this generator's configuration: {exc}") from None
+    g_ema.load_state_dict(G.state_dict())
+    _write_json({"path": str(path), "sha256": sha256_file(path)}, record)
 
 
 def _export(g_ema: sg.Generator, config: GeneratorTrainConfig, run_dir: Path) -> None:

@@ -64,6 +64,17 @@ def edge_weight_map(target: Tensor, strength: float, ref: float = 0.25, dilate: 
         return 1.0 + strength * edge_strength(target, ref, dilate)
 
 
+def change_weight_map(target: Tensor, changed: Tensor, eps: float = 1e-3) -> Tensor:
+    """Where ``target`` and ``changed`` (the same faces with one attribute moved by a degree) differ, (B, 1, H, W),
+    scaled to mean 1 per image; no gradient flows through it. With :func:`weighted_l1` it is the error on the
+    pixels that carry the attribute's degree (mouth corners, rims, bang edges), which the plain L1 averages away.
+    """
+    _check_pair(target, changed)
+    with torch.no_grad():
+        m = (target - changed).abs().mean(1, keepdim=True)                  # (B, 1, H, W)
+        return m / (m.flatten(1).mean(1).view(-1, 1, 1, 1) + eps)
+
+
 def l1(output: Tensor, target: Tensor) -> Tensor:
     """Mean absolute error per image, (B,)."""
     _check_pair(output, target)

@@ -2,22 +2,27 @@
 
 ``edsc train all`` (``make bundle``) runs, under one root directory (default ``runs/synthface-128``)::
 
-    generator       distilled StyleGAN2 (edsc.train.generator)                 generator/g_ema.safetensors
     predictor       JECC's attribute predictor (edsc.train.predictor, "jecc")  predictor/predictor.safetensors
     eval_predictor  the evaluation predictor (other widths, BatchNorm, seed)   eval_predictor/predictor.safetensors
     identity        identity encoder F for L_id (edsc.train.identity)          identity/identity_encoder.safetensors
     parser          instruction parser (edsc.train.parser)                     parser/language.safetensors
+    generator       distilled StyleGAN2 (edsc.train.generator)                 generator/g_ema.safetensors
     fields          the five field functions (edsc.train.fields)               fields/fields.safetensors
     adapters        A_CE / A_CD per SNR level (edsc.train.adapters)            adapters/adapters.safetensors
 
 and then *assembles* the bundle (default ``bundles/synthface-128``). A stage whose output file exists is done
 and skipped (``--force`` retrains it); an interrupted stage resumes from its newest checkpoint (every stage
 checkpoints; ``--time-limit`` stops a stage cleanly after that many seconds, so a long run can be split over
-several sessions). Stages (a)-(d) need nothing but the SynthFace renderer, so they can run in any order or in
-parallel processes; (e) needs (a)-(c) and (f) needs (a).
+several sessions). The predictors, the identity encoder and the parser need nothing but the SynthFace renderer
+and its instruction corpus, so they can run in any order or in parallel processes; the generator's ``cuda``
+preset reads the JECC predictor (its auxiliary loss) and logs the evaluation predictor's accuracy on G's images
+when that stage is done; the fields need the generator, the predictor and the identity encoder; the adapters
+need the generator.
 
-Presets: ``cpu`` (the shipped bundle: sized for 2 CPU cores) and ``cuda`` (larger batches, more steps). The
-seeds are fixed, so a rerun of a stage on the same device reproduces it.
+Presets: ``cpu`` (sized for 2 CPU cores: the generator is distilled with L1 + LPIPS + gradient loss only) and
+``cuda`` (larger batches, more steps, and the JECC predictor's cross-entropy on G's image as an auxiliary loss;
+the shipped generator was trained with it on one GPU). The seeds are fixed, so a rerun of a stage on the same
+device reproduces it.
 
 Bundle size: floating-point tensors of 1,024 or more elements are stored in float16 (bias vectors, norms and
 buffers stay float32) and loaded back into float32 modules: the shipped bundle must stay under 40 MB.
@@ -41,7 +46,7 @@ from shared.errors import InvalidArgumentError
 __all__ = ["STAGES", "PRESETS", "stage_dir", "stage_done", "run_stage", "assemble_bundle", "train_all",
            "load_generator", "initial_codec"]
 
-STAGES = ("generator", "predictor", "eval_predictor", "identity", "parser", "fields", "adapters")
+STAGES = ("predictor", "eval_predictor", "identity", "parser", "generator", "fields", "adapters")
 PRESETS = ("cpu", "cuda")
 BUNDLE_NAME = "synthface-128"
 SNR_LEVELS = [-6.0, 0.0, 6.0, 12.0, 18.0]
@@ -138,7 +143,7 @@ def _load_identity(root: Path, device) -> torch.nn.Module:
 def initial_codec(generator: torch.nn.Module) -> torch.nn.Module:
     """The link codec before stage (f): identity adapters, normaliser fitted to G's mapping (seed 0)."""
     from shared.models.codec import LinkCodec, LinkCodecConfig
-    codec = LinkCodec(LinkCodecConfig(snr_levels=list(SNR_LEVELS), adapter=dict(ADAPTER)))
+    codec = LinkCodec(LinkCodecConfig(snr_levels=list(SNR_LEVELS), adapter=dict(ADAPTER), rescale=True))
     codec.fit_normalizer(generator, n=8192, seed=0)
     p = next(generator.parameters())
     return codec.to(p.device).eval()
@@ -148,15 +153,69 @@ def initial_codec(generator: torch.nn.Module) -> torch.nn.Module:
 # Stages
 # ----------------------------------------------------------------------------------------------------------------
 
+#: The ``cuda`` generator recipe, as the shipped generator was trained (one H100; phase 1 shared the GPU with other
+#: jobs): three phases, each starting from the previous phase's g_ema with a fresh optimiser and cosine schedule.
+#: ``stop_at`` is where a phase's time budget stopped it (its schedule ran to ``steps``), kept so that a rerun
+#: reproduces the shipped weights' training. Phase 1 and 2 add the JECC predictor's cross-entropy (``lambda_aux``);
+#: phase 3 adds the L1 on the pixels where the mouth moves between smiling degrees (``lambda_attr``).
+CUDA_GENERATOR_PHASES: tuple[tuple[str, dict[str, Any], int | None], ...] = (
+    ("phase1", {"steps": 3400, "lr": 2e-3, "lambda_aux": 0.05}, 3361),
+    ("phase2", {"steps": 6500, "lr": 1e-3, "lambda_aux": 0.1}, 5467),
+    ("phase3", {"steps": 2000, "lr": 5e-4, "lambda_aux": 0.1, "lambda_attr": 1.0, "attr_focus": ["smiling"]}, None),
+)
+_CUDA_GENERATOR_COMMON = {"batch": 32, "eval_every": 1000, "checkpoint_every": 1000, "eval_faces": 128,
+                          "inversion_faces": 16}
+
+
 def _generator(root: Path, preset: str, device: str, time_limit: float | None, threads: int | None) -> dict:
     from edsc.train.generator import GeneratorTrainConfig, train_generator
+    out = stage_dir(root, "generator")
     if preset == "cpu":
         cfg = GeneratorTrainConfig(steps=3600, eval_every=300, eval_faces=32, checkpoint_every=150,
                                    inversion_faces=8, device=device, threads=threads)
-    else:
-        cfg = GeneratorTrainConfig.preset("cuda", device=device, threads=threads)
-    _, metrics = train_generator(cfg, stage_dir(root, "generator"), resume=True, max_seconds=time_limit)
+        aux, hook = _generator_hooks(root, cfg)
+        _, metrics = train_generator(cfg, out, resume=True, max_seconds=time_limit, aux_loss=aux, eval_hook=hook)
+        return metrics
+    t0, init, metrics = time.time(), None, {}
+    phases = []
+    for name, overrides, stop_at in CUDA_GENERATOR_PHASES:
+        d = out / name
+        cfg = GeneratorTrainConfig(**{**_CUDA_GENERATOR_COMMON, **overrides}, device=device, threads=threads)
+        done = d / "metrics.json"
+        if done.is_file() and (json.loads(done.read_text()).get("finished") or
+                               (stop_at is not None and json.loads(done.read_text()).get("step", 0) >= stop_at)):
+            metrics = json.loads(done.read_text())
+        else:
+            aux, hook = _generator_hooks(root, cfg)
+            left = None if time_limit is None else max(1.0, time_limit - (time.time() - t0))
+            _, metrics = train_generator(cfg, d, resume=True, max_seconds=left, aux_loss=aux, eval_hook=hook,
+                                         stop_at=stop_at, init_from=init)
+            if not (metrics.get("finished") or (stop_at is not None and metrics.get("step", 0) >= stop_at)):
+                return {**metrics, "finished": False, "phase": name}
+        phases.append({"phase": name, "step": metrics.get("step"), "final": metrics.get("final")})
+        init = d / "g_ema.safetensors"
+    import shutil
+    for f in ("g_ema.safetensors", "generator.json", "config.json", "eval.jsonl", "init.json"):
+        shutil.copyfile(out / CUDA_GENERATOR_PHASES[-1][0] / f, out / f)
+    metrics = {**metrics, "finished": True, "phases": phases}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics
+
+
+def _generator_hooks(root: Path, cfg) -> tuple[Callable | None, Callable | None]:
+    """The JECC predictor's cross-entropy (when ``cfg.lambda_aux`` > 0) and, when that stage is done, the
+    evaluation predictor's accuracy on G's images as an evaluation hook (monitoring only: G never sees its
+    gradients)."""
+    from edsc.train.generator import predictor_aux_loss, predictor_eval_hook
+    from shared.config import pick_device
+    dev = pick_device(cfg.device)
+    aux = hook = None
+    if cfg.lambda_aux > 0:
+        _need(root, "predictor")
+        aux = predictor_aux_loss(_load_predictor(root, "predictor", dev))
+    if stage_done(root, "eval_predictor"):
+        hook = predictor_eval_hook(_load_predictor(root, "eval_predictor", dev), n=cfg.eval_faces)
+    return aux, hook
 
 
 def _predictor(root: Path, stage: str, preset: str, device: str, time_limit: float | None) -> dict:

@@ -198,3 +198,92 @@ def test_aux_and_adversarial_terms_run(tmp_path):
     with pytest.raises(InvalidArgumentError):
         train_generator(tiny_config(lambda_aux=1.0), tmp_path / "x", progress=False)
 
+
+
+# -- attribute-aware terms, warm start ---------------------------------------------------------------------------
+
+
+class _ReadBrightness(torch.nn.Module):
+    """A stand-in predictor: logits favour the degree nearest 5 × the mean brightness of each image."""
+
+    attributes = ["smiling", "bangs"]          # not SynthFace's column order, on purpose
+    num_degrees, max_degree = 6, 5
+    differentiable = False
+
+    def forward(self, images):
+        level = (images.mean((1, 2, 3)) + 1) * 2.5                             # (B,) in [0, 5]
+        centres = torch.arange(6.0)
+        logits = -(level[:, None] - centres).square()                           # (B, 6)
+        return torch.stack([logits, logits], 1)                                 # (B, 2, 6)
+
+    def predict(self, images):
+        from shared.models.predictor import AttributePrediction
+        with torch.no_grad():
+            return AttributePrediction.from_logits(self(images), self.attributes)
+
+
+def test_predictor_aux_loss_uses_two_hot_targets_in_the_predictors_column_order():
+    from edsc.train.generator import predictor_aux_loss
+    loss = predictor_aux_loss(_ReadBrightness())
+    images = torch.full((2, 3, 8, 8), 0.2, requires_grad=True)                  # reads as degree 3
+    degrees = torch.zeros(2, 5)
+    degrees[:, 3] = 3.0                                                          # smiling (SynthFace column 3)
+    degrees[:, 0] = torch.tensor([3.0, 0.0])                                     # bangs
+    per_face = loss(images, torch.zeros(2, 25), degrees)
+    assert per_face.shape == (2,) and per_face[0] < per_face[1]                 # face 0 agrees on both columns
+    per_face.sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+    half = degrees.clone()
+    half[:, 3] = 2.5                                                             # two-hot: between 2 and 3
+    assert loss(images, torch.zeros(2, 25), half)[0] > per_face[0]
+    with pytest.raises(InvalidArgumentError, match="does not render"):
+        p = _ReadBrightness()
+        p.attributes = ["hat"]
+        predictor_aux_loss(p)
+
+
+def test_predictor_eval_hook_reports_per_attribute_and_min():
+    from edsc.train.generator import predictor_eval_hook
+    cfg = tiny_config()
+    hook = predictor_eval_hook(_ReadBrightness(), n=6, batch=4)
+    out = hook(build_generator(cfg), 0)
+    assert set(out) == {"eval_exact.smiling", "eval_exact.bangs", "eval_exact.min"}
+    assert all(0.0 <= v <= 1.0 for v in out.values())
+    assert out["eval_exact.min"] == min(out["eval_exact.smiling"], out["eval_exact.bangs"])
+
+
+def test_change_weight_map_marks_where_the_attribute_moves():
+    from edsc.train.generator import _move_one_degree
+    cfg = tiny_config(attr_focus=["smiling"])
+    degrees = torch.tensor([[0.0, 0, 0, 0, 0], [5, 5, 5, 5, 5], [2, 2, 2, 2.5, 2]])
+    moved = _move_one_degree(degrees, cfg, step=0)
+    diff = moved - degrees
+    assert torch.equal(diff[:, [0, 1, 2, 4]], torch.zeros(3, 4))                # only smiling moves
+    assert diff[0, 3] == 1 and diff[1, 3] == -1 and diff[2, 3].abs() == 1       # turned back at the ends
+    assert torch.equal(_move_one_degree(degrees, cfg, 0), moved)                 # a function of (seed, step)
+    identity = sample_identity(3, torch.Generator().manual_seed(0))
+    a, b = render(identity, degrees, 64), render(identity, moved, 64)
+    w = L.change_weight_map(a, b)
+    assert w.shape == (3, 1, 64, 64) and bool((w.mean((1, 2, 3)) <= 1).all())     # eps damps tiny changes
+    assert torch.allclose(L.change_weight_map(a, b, eps=0).mean((1, 2, 3)), torch.ones(3), atol=1e-4)
+    assert w.max() > 5                                                           # concentrated on the mouth
+    with pytest.raises(InvalidArgumentError, match="unknown attribute"):
+        tiny_config(attr_focus=["hat"])
+
+
+def test_attr_term_and_warm_start(tmp_path):
+    cfg = tiny_config(steps=2, lambda_attr=1.0, eval_every=2, checkpoint_every=2)
+    g1, _ = train_generator(cfg, tmp_path / "one", progress=False)
+    with open(tmp_path / "one" / "losses.csv", newline="") as fh:
+        assert all(float(r["attr"]) > 0 for r in csv.DictReader(fh))
+    init = tmp_path / "one" / "g_ema.safetensors"
+    cfg2 = tiny_config(steps=0, eval_every=1, checkpoint_every=1)
+    g2, m2 = train_generator(cfg2, tmp_path / "two", progress=False, init_from=init)
+    for a, b in zip(g1.state_dict().values(), g2.state_dict().values()):
+        assert torch.equal(a, b)                                                  # 0 steps: the init itself
+    assert m2["init_from"]["path"] == str(init) and len(m2["init_from"]["sha256"]) == 64
+    with pytest.raises(InvalidArgumentError, match="does not exist"):
+        train_generator(cfg2, tmp_path / "three", progress=False, init_from=tmp_path / "nope.safetensors")
+    big = tiny_config(style_dim=96)
+    with pytest.raises(InvalidArgumentError, match="does not fit"):
+        train_generator(big, tmp_path / "four", progress=False, init_from=init)
