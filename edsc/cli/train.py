@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("bundles/synthface-128"),
                         help="where 'all' / 'assemble' write the bundle (default bundles/synthface-128)")
     parser.add_argument("--preset", choices=("cpu", "cuda"), default=None,
-                        help="stage sizes: cpu (the shipped bundle) or cuda; default from --device")
+                        help="stage sizes: cpu (sized for 2 CPU cores) or cuda (larger; for the generator, the "
+                             "three phases the shipped generator was trained with); default from --device")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
