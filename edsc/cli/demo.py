@@ -48,10 +48,13 @@ def _inputs(resolution: int) -> list[tuple[str, bytes, str]]:
         import torch
 
         from edsc.world.synthface import render, sample_identity
-        ident = sample_identity(1, torch.Generator().manual_seed(3))
+        # Identity seed 1 and a bangs edit: the built-in bundle inverts this face at LPIPS 0.016 and reaches the
+        # edit in 2 JECC steps. Seed 3 with "smile a lot more", the demo before 2026-11-23, inverts at 0.061 and
+        # the smiling field never reaches degree 2 on it (docs/bundle-report.md lists smiling as the weak spot).
+        ident = sample_identity(1, torch.Generator().manual_seed(1))
         face = render(ident, torch.tensor([[0.0, 0.0, 0.0, 1.0, 2.0]]), size=resolution)
         from shared.image_io import encode_png
-        items.append(("synthface", encode_png(face[0]), "make the person smile a lot more"))
+        items.append(("synthface", encode_png(face[0]), "make the bangs a bit longer"))
     except Exception as exc:  # noqa: BLE001 - the renderer is optional
         print(f"edsc demo: SynthFace renderer unavailable ({exc}); astronaut only", file=sys.stderr)
     buf = io.BytesIO()
