@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     t1 = time.perf_counter()
     link = apply_channel(out.x.reshape(1, -1), channel, seed=args.seed)
-    y = recover(link.received, link.side_info, equalizer="mmse", rescale=bundle.adapters.cfg.rescale)
+    y = recover(link.received, link.side_info, equalizer="mmse", rescale=rx.rescale)
     t_ch = time.perf_counter() - t1
     images, rx_timings = rx.decode(y, snr)
     save_png(images[0], args.out)

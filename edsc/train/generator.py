@@ -300,20 +300,6 @@ class GeneratorTrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> "GeneratorTrainConfig":
         return cls(**checked_fields(cls, d))
 
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "GeneratorTrainConfig":
-        """Named starting points: ``"cpu"`` (the defaults: batch 12 on 2 CPU cores) or ``"cuda"`` (batch 32,
-        sparser evaluation); ``overrides`` replace single fields. ``steps`` should be set from a measured
-        s/step and the time budget: the cosine schedule ends at ``steps``."""
-        presets = {
-            "cpu": {},
-            "cuda": {"batch": 32, "steps": 20000, "eval_every": 1000, "checkpoint_every": 1000, "eval_faces": 128,
-                     "device": "cuda"},
-        }
-        if name not in presets:
-            raise InvalidArgumentError(f"unknown preset {name!r}: choose one of {sorted(presets)}")
-        return cls(**{**presets[name], **overrides})
-
     def generator_config(self) -> sg.GeneratorConfig:
         return sg.GeneratorConfig(size=self.size, style_dim=self.style_dim, n_mlp=self.n_mlp,
                                   channels=dict(self.channels), lr_mlp=self.lr_mlp)

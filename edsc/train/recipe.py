@@ -176,21 +176,22 @@ def _generator(root: Path, preset: str, device: str, time_limit: float | None, t
         aux, hook = _generator_hooks(root, cfg)
         _, metrics = train_generator(cfg, out, resume=True, max_seconds=time_limit, aux_loss=aux, eval_hook=hook)
         return metrics
+    def phase_done(m: dict, stop_at: int | None) -> bool:
+        return bool(m.get("finished")) or (stop_at is not None and m.get("step", 0) >= stop_at)
+
     t0, init, metrics = time.time(), None, {}
     phases = []
     for name, overrides, stop_at in CUDA_GENERATOR_PHASES:
         d = out / name
         cfg = GeneratorTrainConfig(**{**_CUDA_GENERATOR_COMMON, **overrides}, device=device, threads=threads)
         done = d / "metrics.json"
-        if done.is_file() and (json.loads(done.read_text()).get("finished") or
-                               (stop_at is not None and json.loads(done.read_text()).get("step", 0) >= stop_at)):
-            metrics = json.loads(done.read_text())
-        else:
+        metrics = json.loads(done.read_text()) if done.is_file() else {}
+        if not phase_done(metrics, stop_at):
             aux, hook = _generator_hooks(root, cfg)
             left = None if time_limit is None else max(1.0, time_limit - (time.time() - t0))
             _, metrics = train_generator(cfg, d, resume=True, max_seconds=left, aux_loss=aux, eval_hook=hook,
                                          stop_at=stop_at, init_from=init)
-            if not (metrics.get("finished") or (stop_at is not None and metrics.get("step", 0) >= stop_at)):
+            if not phase_done(metrics, stop_at):
                 return {**metrics, "finished": False, "phase": name}
         phases.append({"phase": name, "step": metrics.get("step"), "final": metrics.get("final")})
         init = d / "g_ema.safetensors"
