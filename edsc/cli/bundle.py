@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--predictor-faces", type=int, default=500, help="faces of the predictor section (default 500)")
     rep.add_argument("--parser-sentences", type=int, default=1500,
                      help="sentences per variant of the parser section (default 1500)")
+    rep.add_argument("--inversion-cache", type=Path, default=None, metavar="DIR",
+                     help="save the shared inversion in DIR and reuse it when bundle, faces, seed, r_inv and batch "
+                          "match (lets you rerun jecc/adapters without inverting again)")
     rep.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
     rep.add_argument("--quiet", action="store_true", help="no progress on stderr")
     rep.set_defaults(func=_report)
@@ -101,7 +104,7 @@ def _report(args: argparse.Namespace) -> int:
     report = bundle_report(open_bundle(args), faces=args.faces, seed=args.seed, inversion_steps=args.inversion_steps,
                            progress=not args.quiet, sections=args.sections, batch=args.batch,
                            predictor_faces=args.predictor_faces, parser_sentences=args.parser_sentences,
-                           edit_steps=args.max_edit_steps)
+                           edit_steps=args.max_edit_steps, inversion_cache=args.inversion_cache)
     markdown = report_markdown(report)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)

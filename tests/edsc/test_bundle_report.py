@@ -196,3 +196,33 @@ def test_cli_missing_bundle_exits_2_with_a_clear_message(capsys, tmp_path):
 def test_rules_cover_every_check_family(report):
     families = {(sec, name.split(".", 1)[0]) for sec, s in report["sections"].items() for name in s["checks"]}
     assert families <= set(RULES)
+
+
+def test_inversion_cache_is_reused_and_keyed(tiny_bundle, tmp_path):
+    import torch
+
+    def ctx(**kw):
+        return ReportContext(bundle=Bundle(tiny_bundle), **{**dict(faces=3, inversion_steps=2, progress=False,
+                                                                    inversion_cache=tmp_path), **kw})
+
+    first = ctx()
+    inv = first.inverted
+    assert "inversion_s" in first.timings and len(list(tmp_path.glob("inversion-*.pt"))) == 1
+    second = ctx()
+    second._invert = None                                   # inverting would fail: the cache must serve it
+    again = second.inverted
+    assert torch.equal(again.w.cpu(), inv.w.cpu()) and torch.equal(again.lpips, inv.lpips)
+    assert second.timings["inversion_cached_s"] == pytest.approx(inv.seconds)
+    # anything the inversion depends on makes another key
+    assert len({ctx(**kw).inversion_key() for kw in ({}, {"inversion_steps": 3}, {"faces": 4}, {"seed": 1},
+                                                      {"batch": 2})}) == 5
+    rep = bundle_report(tiny_bundle, sections="inversion", inversion_cache=tmp_path, **{**SMALL, "faces": 3})
+    assert rep["sections"]["inversion"]["info"]["from_cache"] is True
+
+
+def test_jecc_scores_by_attribute(report):
+    info = report["sections"]["jecc"]["info"]
+    assert set(info["target_reached_by_attribute"]) == set(ATTRS)
+    assert set(info["others_unchanged_by_attribute"]) == set(ATTRS)
+    for v in [*info["target_reached_by_attribute"].values(), *info["others_unchanged_by_attribute"].values()]:
+        assert v is None or 0.0 <= v <= 1.0
