@@ -12,7 +12,10 @@ and after every step G renders and P predicts. Stopping follows Talk-to-Edit's l
 - ``reached``: the target attribute's predicted degree equals a_exp. By default the walk goes on for at most
   ``refine_steps`` more steps while the degree stays at a_exp (the target "stage") and keeps the candidate
   that P is most confident about; it stops as soon as the degree leaves the stage (passes the target).
-  ``refine_steps=0`` is the paper's plain rule: stop at the first step that reaches a_exp;
+  ``refine_steps=0`` is the paper's plain rule: stop at the first step that reaches a_exp. With
+  ``keep_others`` a candidate's score is P's confidence in a_exp times P's probability that every *other*
+  attribute still shows its original degree, so among the candidates of the stage the one that changed the
+  least else wins (our addition, on by default; the walk itself is unchanged);
 - ``max_iterations``: ``max_steps`` (r_edit) steps in all, or ``stage_patience`` steps without the degree
   changing, passed without reaching a_exp; the candidate whose predicted probability of a_exp was highest is
   sent.
@@ -43,11 +46,15 @@ class JECCConfig:
     stage_patience : give up after this many steps without the predicted degree changing (100).
     refine_steps : steps taken after first reaching a_exp while looking for the most confident candidate
         (0 = stop at once, the paper's rule).
+    keep_others : score candidates also by P's probability that the other attributes kept their degrees
+        (on the bundle report's 200 faces at 18 dB: others unchanged 79.3 → 84.5 %, target reached
+        76.5 → 75.0 %, identity drift ratio 0.683 → 0.655).
     """
 
     max_steps: int = 100
     stage_patience: int = 100
     refine_steps: int = 3
+    keep_others: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_steps <= 10_000:
@@ -89,6 +96,14 @@ def field_step(fields: torch.nn.Module, w: torch.Tensor, attr: torch.Tensor, dir
         sel = (attr == a).nonzero(as_tuple=True)[0]
         out[sel] = fields.step(w[sel], int(a), direction[sel].to(w.dtype))
     return out
+
+
+def _others_kept(logits: torch.Tensor, degrees0: torch.Tensor, attr: torch.Tensor) -> torch.Tensor:
+    """P(every attribute but the target shows its original degree): (b, m, u+1), (b, m), (b,) → (b,)."""
+    p = logits.softmax(-1).gather(-1, degrees0.unsqueeze(-1)).squeeze(-1)   # (b, m)
+    p = p.clone()
+    p[torch.arange(p.shape[0], device=p.device), attr] = 1.0
+    return p.prod(-1)
 
 
 @torch.no_grad()
@@ -150,6 +165,8 @@ def run_jecc(generator: torch.nn.Module, predictor: torch.nn.Module, fields: tor
         pred = predictor.predict(generator.synthesis(w_next))
         label = pred.degree[torch.arange(len(idx), device=device), attr[idx]]  # (b,)
         conf = pred.confidence[torch.arange(len(idx), device=device), attr[idx]]
+        if config.keep_others:
+            conf = conf * _others_kept(pred.logits, degrees0[idx], attr[idx])
         prob_target = pred.logits.softmax(-1)[torch.arange(len(idx), device=device), attr[idx], a_exp[idx]]
         w_cur[idx] = w_next
         steps_taken[idx] += 1

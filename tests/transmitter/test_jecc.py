@@ -127,3 +127,31 @@ def test_config_validation():
     from shared.errors import InvalidArgumentError
     with pytest.raises(InvalidArgumentError):
         JECCConfig(max_steps=0)
+
+
+class DriftingFields(FakeFields):
+    """Like FakeFields, and every step also pushes eyeglasses (coordinate 1) up by `drift`."""
+
+    def __init__(self, speed=0.3, drift=0.06):
+        super().__init__(speed)
+        self.drift = drift
+
+    def step(self, w, attribute, direction):
+        out = super().step(w, attribute, direction)
+        out[:, 1] += self.drift
+        return out
+
+
+def test_keep_others_prefers_the_stage_candidate_that_changed_least_else():
+    w = _w([1, 0, 0, 0, 0])
+    kept = {}
+    for keep in (False, True):
+        res = run_jecc(FakeGenerator(), FakePredictor(), DriftingFields(), w, [0], lambda d: [3],
+                       JECCConfig(refine_steps=5, keep_others=keep))
+        assert res.outcomes[0].status == "reached" and res.outcomes[0].degrees_after[:2] == [3, 0]
+        kept[keep] = res.w[0, :2]
+    # stage 3 holds bangs 2.8, 3.1, 3.4: confidence alone keeps 3.1; with the eyeglasses drift counted, the
+    # earlier 2.8 (eyeglasses 0.36 instead of 0.42) wins
+    assert float(kept[False][0]) == pytest.approx(3.1, abs=1e-5)
+    assert float(kept[True][0]) == pytest.approx(2.8, abs=1e-5)
+    assert float(kept[True][1]) < float(kept[False][1])
