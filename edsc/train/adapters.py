@@ -15,7 +15,14 @@ and, optionally, the image it was inverted from: with images (``data=(latents, i
 latents alone the target is the clean render ``G(w)`` (``target="render"``: the adapters only undo the channel).
 
 **Data split.** The first ``n_ft`` items (paper: 10) are fine-tuned on, the next ``n_eval`` are the held-out
-evaluation items; they never overlap.
+evaluation items, and the ``n_val`` after them (default 0) the validation items; the three never overlap.
+
+**Early stopping** (``n_val > 0``). With ten items the adapters overfit: at high SNR, where the channel leaves
+little to correct, the tuned pair can end up worse than the identity on unseen faces. Every ``val_every`` steps
+(and before the first step, i.e. the incoming bank) the level's validation LPIPS is measured on fixed noise
+draws; when the level's steps are done, its parameters are set back to the best of these snapshots. The
+paper tunes on n_ft images without a validation set; this is our addition, off by default. The chosen step
+and the validation curve go into ``metrics.json``.
 
 **Metrics** (``metrics.json``): per level the held-out LPIPS *without* the bank (identity adapters: normalise →
 channel → denormalise), with the bank before this stage (when the codec came in with non-identity adapters), and
@@ -165,6 +172,8 @@ class AdapterTrainConfig:
     n_ft : fine-tuning items (paper 10, < 20)
     n_eval : held-out evaluation items (after the first ``n_ft``)
     batch_size : items per step (≤ n_ft; the paper's n_ft = 10 fits in one batch)
+    n_val : validation items for early stopping (after the ``n_eval`` items; 0 = keep the last step)
+    val_every : steps between validation measurements (with ``n_val``)
     target : ``"image"`` (the image each latent was inverted from; needs images) or ``"render"`` (G(w))
     channel : ``"emulator"`` | ``"torch"`` (see :data:`CHANNEL_MODES`)
     eval_draws : noise draws per held-out item in the metrics
@@ -183,6 +192,8 @@ class AdapterTrainConfig:
     n_ft: int = 10
     n_eval: int = 16
     batch_size: int = 10
+    n_val: int = 0
+    val_every: int = 10
     target: str = "image"
     channel: str = "emulator"
     eval_draws: int = 2
@@ -194,7 +205,8 @@ class AdapterTrainConfig:
     ckpt_every: int = 50
 
     def __post_init__(self) -> None:
-        if self.steps < 0 or self.n_ft < 1 or self.n_eval < 0 or self.batch_size < 1 or self.eval_draws < 1:
+        if (self.steps < 0 or self.n_ft < 1 or self.n_eval < 0 or self.batch_size < 1 or self.eval_draws < 1
+                or self.n_val < 0 or self.val_every < 1):
             raise InvalidArgumentError(f"invalid AdapterTrainConfig sizes: {self}")
         if not self.lr > 0:
             raise InvalidArgumentError(f"lr must be positive, got {self.lr}")
@@ -249,7 +261,7 @@ def train_adapters(generator: nn.Module, codec: nn.Module, images_or_latents: An
     codec : :class:`shared.models.codec.LinkCodec` (its normaliser fitted); its bank is trained in place
     images_or_latents : latents (N, D); or ``(latents, images)`` / ``{"latents", "images"}`` with the images
         (N, 3, H, W) in [−1, 1] the latents were inverted from. Items ``[:n_ft]`` train, ``[n_ft:n_ft+n_eval]``
-        evaluate.
+        evaluate, the ``n_val`` after them validate (early stopping).
     config : :class:`AdapterTrainConfig`
     run_dir : run directory (config.json, ckpt-*.pt, log.csv, metrics.json)
     resume, progress : continue from the newest checkpoint; tqdm bar on stderr
@@ -268,8 +280,9 @@ def train_adapters(generator: nn.Module, codec: nn.Module, images_or_latents: An
         raise InvalidArgumentError("target='image' needs the images the latents were inverted from; "
                                    "pass (latents, images) or use target='render'")
     n = latents.shape[0]
-    if n < cfg.n_ft + cfg.n_eval:
-        raise InvalidArgumentError(f"{n} items are fewer than n_ft + n_eval = {cfg.n_ft + cfg.n_eval}")
+    if n < cfg.n_ft + cfg.n_eval + cfg.n_val:
+        raise InvalidArgumentError(f"{n} items are fewer than n_ft + n_eval + n_val = "
+                                   f"{cfg.n_ft + cfg.n_eval + cfg.n_val}")
     if cfg.batch_size > cfg.n_ft:
         raise InvalidArgumentError(f"batch_size {cfg.batch_size} exceeds n_ft {cfg.n_ft}")
     levels = [float(s) for s in (cfg.snr_levels if cfg.snr_levels is not None else codec.snr_levels)]
@@ -287,6 +300,8 @@ def train_adapters(generator: nn.Module, codec: nn.Module, images_or_latents: An
                                  for i in range(0, n, 16)])
     w_ft, t_ft = latents[: cfg.n_ft], targets[: cfg.n_ft]
     w_ev, t_ev = latents[cfg.n_ft: cfg.n_ft + cfg.n_eval], targets[cfg.n_ft: cfg.n_ft + cfg.n_eval]
+    val = slice(cfg.n_ft + cfg.n_eval, cfg.n_ft + cfg.n_eval + cfg.n_val)
+    w_val, t_val = latents[val], targets[val]
 
     # freeze everything; only the current level's pair gets requires_grad
     was_training = (generator.training, codec.training)
@@ -309,13 +324,25 @@ def train_adapters(generator: nn.Module, codec: nn.Module, images_or_latents: An
         gstep = int(ck["step"])
         opt_state = ck.get("optimizer")
         before = ck["before"]
+        best = ck.get("best", {})
     else:
-        before = {}
+        before, best = {}, {}
     log = run.log(["step", "snr_db", "level_step", "lr", "lpips", "seconds"], resume_step=gstep if ck else None)
 
     # the "before" and "without bank" references are measured once, before any training, and checkpointed
     eval_seeds = {lv: [_channel_seed("heldout/adapters", cfg.seed, lv, j) for j in range(cfg.eval_draws)]
                   for lv in levels}
+    val_seeds = {lv: [_channel_seed("val/adapters", cfg.seed, lv, j) for j in range(cfg.eval_draws)]
+                 for lv in levels}
+
+    def validate(level: float, step: int, params: list[Tensor]) -> None:
+        """Measure the level's validation LPIPS; keep a snapshot of its parameters when it is the best."""
+        value = _lpips_eval(lp, generator, codec, w_val, t_val, level, val_seeds[level], cfg, True)
+        entry = best.setdefault(str(level), {"step": step, "lpips": value, "curve": [],
+                                             "state": [p.detach().clone() for p in params]})
+        entry["curve"].append([step, value])
+        if value < entry["lpips"]:
+            entry.update(step=step, lpips=value, state=[p.detach().clone() for p in params])
     if not before:
         for lv in levels:
             row = {"without": _lpips_eval(lp, generator, codec, w_ev, t_ev, lv, eval_seeds[lv], cfg, False)
@@ -345,6 +372,8 @@ def train_adapters(generator: nn.Module, codec: nn.Module, images_or_latents: An
                     opt.load_state_dict(opt_state)
                 opt_state = None
                 opt_level = level
+                if cfg.n_val and str(level) not in best:
+                    validate(level, 0, params)                     # the incoming bank is a candidate too
             lr = lr_at(s, cfg.lr, cfg.steps, cfg.warmup, cfg.final_frac)
             set_lr(opt, lr)
             g = make_generator("train/adapters", cfg.seed, level, s)
@@ -361,13 +390,19 @@ def train_adapters(generator: nn.Module, codec: nn.Module, images_or_latents: An
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             gstep += 1
+            if cfg.n_val and ((s + 1) % cfg.val_every == 0 or s == cfg.steps - 1):
+                validate(level, s + 1, params)
+                if s == cfg.steps - 1:                             # the level is done: keep its best snapshot
+                    with torch.no_grad():
+                        for p, q in zip(params, best[str(level)]["state"]):
+                            p.copy_(q)
             bar.update(1)
             bar.set_postfix(snr=level, lpips=f"{loss.item():.4f}")
             if s % cfg.log_every == 0 or s == cfg.steps - 1:
                 log.log(step=gstep, snr_db=level, level_step=s + 1, lr=lr, lpips=float(loss.item()),
                         seconds=round(time.time() - t0, 2))
             if gstep % cfg.ckpt_every == 0 or gstep == total_steps or (s == cfg.steps - 1):
-                run.save(gstep, {"bank": codec.bank.state_dict(), "before": before,
+                run.save(gstep, {"bank": codec.bank.state_dict(), "before": before, "best": best,
                                  "optimizer": opt.state_dict() if s < cfg.steps - 1 else None})
     finally:
         bar.close()
@@ -397,6 +432,9 @@ def train_adapters(generator: nn.Module, codec: nn.Module, images_or_latents: An
             "tuned_params": codec.bank.parameter_count(lv),
             "tuned_share": codec.bank.parameter_count(lv) / float(total_params),
         }
+        if str(lv) in best:
+            per_level[str(lv)]["selected_step"] = best[str(lv)]["step"]
+            per_level[str(lv)]["val_lpips_curve"] = best[str(lv)]["curve"]
     with torch.no_grad():
         clean = float(lp(generator.synthesis(w_ev, noise_mode=cfg.noise_mode), t_ev).mean()) if cfg.n_eval \
             else float("nan")
@@ -405,7 +443,8 @@ def train_adapters(generator: nn.Module, codec: nn.Module, images_or_latents: An
     lv0 = levels[0]
     metrics = {
         "levels": per_level, "snr_levels": levels, "target": cfg.target, "channel": cfg.channel,
-        "n_ft": cfg.n_ft, "n_eval": cfg.n_eval, "eval_draws": cfg.eval_draws, "steps_per_level": cfg.steps,
+        "n_ft": cfg.n_ft, "n_eval": cfg.n_eval, "n_val": cfg.n_val, "eval_draws": cfg.eval_draws,
+        "steps_per_level": cfg.steps,
         "lr": cfg.lr, "lpips_clean": clean, "total_params": int(total_params), "total_counted": counted,
         "tuned_params": codec.bank.parameter_count(lv0),
         "tuned_share": codec.bank.parameter_count(lv0) / float(total_params),

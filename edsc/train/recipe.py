@@ -53,6 +53,7 @@ SNR_LEVELS = [-6.0, 0.0, 6.0, 12.0, 18.0]
 #: A_CE / A_CD size of the built-in bundle: one residual block of width 128 per adapter (263 k parameters per
 #: level, ~3 % of the bundle, close to the paper's 2.65 %; the paper's size is ``AdapterConfig.paper()``).
 ADAPTER = {"dim": 512, "hidden": 128, "blocks": 1, "activation": "gelu"}
+ADAPTER_VAL_ITEMS = 32      # validation faces of the adapters' early stopping (edsc.train.adapters)
 #: Field functions of the built-in bundle (eq. 11): M = 3 linear layers of width 256.
 FIELD = {"dim": 512, "hidden": 256, "layers": 3, "negative_slope": 0.2, "step_scale": 1.0, "zero_init_last": False}
 HALF_MIN_NUMEL = 1024
@@ -277,19 +278,21 @@ def _fields(root: Path, preset: str, device: str, time_limit: float | None) -> d
     return metrics
 
 
-def _adapter_data(root: Path, generator: torch.nn.Module, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` SynthFace renders (held out from every other stage) and their inversions at r_inv 110, cached."""
+def _adapter_data(root: Path, generator: torch.nn.Module, n: int, device, stream: str = "train/adapters/faces",
+                  cache_name: str = "inverted.pt") -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` SynthFace renders from ``stream`` (held out from every other stage) and their inversions at r_inv 110,
+    cached in the stage directory as ``cache_name``."""
     from edsc.train.common import make_generator
     from edsc.world.synthface import render, sample_degrees, sample_identity
     from shared.lpips import get_lpips
     from transmitter.inversion import InversionConfig, invert
 
-    cache = stage_dir(root, "adapters") / "inverted.pt"
+    cache = stage_dir(root, "adapters") / cache_name
     if cache.is_file():
         data = torch.load(cache, map_location=device)
         if data["latents"].shape[0] == n:
             return data["latents"], data["images"]
-    g = make_generator("train/adapters/faces", 0)
+    g = make_generator(stream, 0)
     identity, degrees = sample_identity(n, generator=g), sample_degrees(n, generator=g)
     images = render(identity, degrees).to(device)                                   # (n, 3, 128, 128)
     lp = get_lpips("alex", device)
@@ -310,8 +313,12 @@ def _adapters(root: Path, preset: str, device: str, time_limit: float | None) ->
     generator = load_generator(root, device)
     codec = initial_codec(generator)
     cfg = AdapterTrainConfig(steps=60 if preset == "cpu" else 300, lr=1e-3, n_ft=10, n_eval=16, batch_size=10,
-                             warmup=5, final_frac=0.1, ckpt_every=20)
+                             n_val=ADAPTER_VAL_ITEMS, val_every=10, warmup=5, final_frac=0.1, ckpt_every=20)
     latents, images = _adapter_data(root, generator, cfg.n_ft + cfg.n_eval, device)
+    # the validation items of early stopping: their own stream, so the n_ft / n_eval items stay as they were
+    val_latents, val_images = _adapter_data(root, generator, cfg.n_val, device, "train/adapters/val-faces",
+                                            "inverted-val.pt")
+    latents, images = torch.cat([latents, val_latents]), torch.cat([images, val_images])
     # the tuned share's denominator: every network of the system that is trained by now (G and the codec are
     # counted by train_adapters itself)
     counted = {"predictor": _load_predictor(root, "predictor", device)} if stage_done(root, "predictor") else {}

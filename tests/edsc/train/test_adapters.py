@@ -141,3 +141,40 @@ def test_train_adapters_image_target_and_errors(parts, tmp_path):
         train_adapters(G, copy.deepcopy(codec0), w, _cfg(snr_levels=[3.0]), tmp_path / "e2", progress=False)
     with pytest.raises(InvalidArgumentError):
         train_adapters(G, copy.deepcopy(codec0), w[:5], _cfg(), tmp_path / "e3", progress=False)
+
+
+def _val_latents(G, n: int = 10) -> torch.Tensor:
+    g = torch.Generator().manual_seed(5)
+    return G.mapping(torch.randn(n, 512, generator=g)).detach()
+
+
+def test_train_adapters_early_stopping_keeps_the_best_validation_snapshot(parts, tmp_path):
+    G, codec0, _, _, _ = parts
+    w = _val_latents(G)
+    # a learning rate that wrecks the adapters: the incoming (identity) bank must win the validation
+    cfg = _cfg(steps=4, lr=5.0, n_val=3, val_every=2, warmup=0)
+    codec, m = train_adapters(G, copy.deepcopy(codec0), w, cfg, tmp_path / "wreck", progress=False)
+    lv = m["levels"]["-6.0"]
+    assert [s for s, _ in lv["val_lpips_curve"]] == [0, 2, 4]
+    assert lv["selected_step"] == 0
+    assert _same(_state(codec), _state(codec0))
+    # a sane rate: the chosen step is the curve's minimum and the bank holds that snapshot (not the last step)
+    cfg = _cfg(steps=6, n_val=3, val_every=1)
+    codec, m = train_adapters(G, copy.deepcopy(codec0), w, cfg, tmp_path / "sane", progress=False)
+    curve = m["levels"]["-6.0"]["val_lpips_curve"]
+    best_step, best_value = min(curve, key=lambda sv: sv[1])
+    assert m["levels"]["-6.0"]["selected_step"] == best_step
+    assert m["n_val"] == 3
+
+
+def test_train_adapters_early_stopping_resume_is_bit_identical(parts, tmp_path):
+    G, codec0, _, _, _ = parts
+    w = _val_latents(G)
+    cfg = _cfg(n_val=3, val_every=2)
+    a, ma = train_adapters(G, copy.deepcopy(codec0), w, cfg, tmp_path / "a", progress=False)
+    run_b = tmp_path / "b"
+    train_adapters(G, copy.deepcopy(codec0), w, cfg, run_b, progress=False)
+    (run_b / "ckpt-00000006.pt").unlink()                 # "interrupted" after step 3
+    b, mb = train_adapters(G, copy.deepcopy(codec0), w, cfg, run_b, progress=False)
+    assert _same(_state(a), _state(b))
+    assert ma["levels"]["-6.0"]["val_lpips_curve"] == mb["levels"]["-6.0"]["val_lpips_curve"]
