@@ -4,6 +4,9 @@ Writes into ``--out`` (default ``eval-out``): one CSV per experiment, PNG plots,
 ``report.md`` (which says, finding by finding, where the numbers agree with the paper). ``--quick`` is the
 ≤ 10-minute preset for 2 CPU cores and a 128-px bundle; the full preset follows the paper (r_inv 110, sweep
 70…150, r_edit 100) on 64 faces. Any option overrides the preset.
+
+Every inversion is also written to ``--store`` (default ``OUT/inversions``), keyed by the generator and the
+image's content: a full run that was interrupted resumes by running the same command again.
 """
 
 from __future__ import annotations
@@ -79,6 +82,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, help="faces, instructions and channel seed (default 0)")
     parser.add_argument("--deepjscc", type=Path, help="DeepJSCC weights (default bundles/baselines/deepjscc-128)")
     parser.add_argument("--jpeg-bpp", type=float, help="JPEG+LDPC rate in bits per pixel (default 0.7)")
+    parser.add_argument("--store", type=Path,
+                        help="directory of saved inversions, reused on the next run (default OUT/inversions)")
+    parser.add_argument("--no-store", action="store_true", help="keep inversions in memory only")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_bundle_args(parser)
     # let "--snr -6,0,6" read the list as a value, not as an option (argparse only knows "-6" and "-0.5")
@@ -111,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = build_config(args)            # refuse bad options before loading anything
     bundle = open_bundle(args)
-    results = run_evaluation(bundle, config, progress=not args.quiet)
+    store = None if args.no_store else (args.store or args.out / "inversions")
+    results = run_evaluation(bundle, config, progress=not args.quiet, store=store)
     paths = write_outputs(results, args.out)
     word = {True: "agrees", False: "DISAGREES", None: "not in paper"}
     for v in verdicts(results):

@@ -366,7 +366,9 @@ def _setup_section(results: EvalResults) -> str:
         "a_exp from the true degree. Identity drift: mean |F(received) − F(source)| of the identity encoder's "
         "identity vectors. Peak RSS is the process high-water mark (monotone over the run).",
         f"- Inception images encoded {f['inception_images']}; distinct images inverted per r_inv "
-        f"{f['inversions']}.",
+        f"{f['inversions']}" + (f", of which read back from the inversion store (computed by an earlier run; "
+                                f"their time is the one measured then) {f['inversions_from_store']}"
+                                if any(f.get("inversions_from_store", {}).values()) else "") + ".",
     ]
     if c["preset"] == "quick":
         lines.append("- Quick preset: few faces and r_inv scaled down by 5 (sweep likewise): the numbers are "

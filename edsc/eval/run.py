@@ -211,8 +211,9 @@ class EvalResults:
 class _Run:
     """State shared by the experiments of one evaluation."""
 
-    def __init__(self, bundle: Bundle, cfg: EvalConfig, links: dict | None, progress: bool):
-        self.bundle, self.cfg, self.progress = bundle, cfg, progress
+    def __init__(self, bundle: Bundle, cfg: EvalConfig, links: dict | None, progress: bool,
+                 store: Path | None = None):
+        self.bundle, self.cfg, self.progress, self.store = bundle, cfg, progress, store
         self.device = bundle.device
         self.jecc = JECCConfig(max_steps=cfg.max_edit_steps)
         self.faces = prepare_faces(cfg.faces, cfg.seed, bundle.resolution, bundle.attributes, bundle.max_degree)
@@ -232,7 +233,7 @@ class _Run:
 
     def editor(self, r_inv: int) -> Editor:
         if r_inv not in self.editors:
-            self.editors[r_inv] = Editor(self.bundle, r_inv, self.jecc, progress=self.progress)
+            self.editors[r_inv] = Editor(self.bundle, r_inv, self.jecc, progress=self.progress, store=self.store)
         return self.editors[r_inv]
 
     def bar(self, total: int, desc: str):
@@ -406,8 +407,8 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_evaluation(bundle: Bundle, cfg: EvalConfig, links: dict | None = None, progress: bool = True
-                   ) -> EvalResults:
+def run_evaluation(bundle: Bundle, cfg: EvalConfig, links: dict | None = None, progress: bool = True,
+                   store: str | Path | None = None) -> EvalResults:
     """Run every experiment of ``cfg`` on ``bundle``.
 
     Parameters
@@ -417,13 +418,14 @@ def run_evaluation(bundle: Bundle, cfg: EvalConfig, links: dict | None = None, p
     cfg : :class:`EvalConfig`.
     links : baseline label → :class:`~edsc.eval.schemes.ImageLink` (default: :func:`build_links`).
     progress : tqdm bars on stderr.
+    store : directory of saved inversions (see :class:`~edsc.eval.schemes.Editor`); a rerun resumes from it.
 
     Output
     ------
     :class:`EvalResults`
     """
     t0, cpu0 = time.perf_counter(), _cpu_seconds()
-    run = _Run(bundle, cfg, links, progress)
+    run = _Run(bundle, cfg, links, progress, None if store is None else Path(store))
     timings: dict[str, float] = {}
 
     def stage(name: str, fn, *args) -> Any:
@@ -446,6 +448,7 @@ def run_evaluation(bundle: Bundle, cfg: EvalConfig, links: dict | None = None, p
         "stage_seconds": timings, "peak_rss_mib": M.peak_rss_mib(),
         "inception_images": run.features.computed if run.features is not None else 0,
         "inversions": {r: e.inverted_count for r, e in run.editors.items()},
+        "inversions_from_store": {r: e.loaded_from_store for r, e in run.editors.items()},
         "torch_threads": torch.get_num_threads(),
     })
     return run.results

@@ -152,10 +152,14 @@ class Editor:
     jecc : JECC parameters (r_edit = ``max_steps``).
     label : prefix of the progress bars.
     progress : show tqdm bars on stderr.
+    store : a directory where every inversion is also written (one small file per image, named by the image's
+        content hash under ``<generator sha256>/r<r_inv>/``) and looked up before inverting: an interrupted
+        evaluation run again with the same store resumes where it stopped. A stored inversion keeps the time
+        measured when it was computed. None: memory only.
     """
 
     def __init__(self, bundle: Bundle, inversion_steps: int, jecc: JECCConfig, label: str = "",
-                 progress: bool = True):
+                 progress: bool = True, store: Path | None = None):
         self.bundle = bundle
         self.device = bundle.device
         self.inversion_steps = int(inversion_steps)
@@ -163,6 +167,12 @@ class Editor:
         self.label = label or f"r_inv {self.inversion_steps}"
         self.progress = progress
         self._inverted: dict[str, tuple[Tensor, float, Cost]] = {}       # image key -> (w, lpips, cost)
+        self.store: Path | None = None
+        if store is not None:
+            gen_file = bundle.manifest.components["generator"].file
+            digest = bundle.manifest.files.get(gen_file, "unhashed")[:16]
+            self.store = Path(store) / f"generator-{digest}" / f"r{self.inversion_steps}"
+        self.loaded_from_store = 0
         self._edited: dict[tuple, _Item] = {}
 
     # -- stages ---------------------------------------------------------------------------------------------------
@@ -178,7 +188,28 @@ class Editor:
                 result = self.tx.invert(chunk, lambda stage, step, total: bar.update(step - bar.n))
             cost = Cost.per_image(m, chunk.shape[0])
             for j in range(chunk.shape[0]):
-                self._inverted[keys[start + j]] = (result.w[j].detach(), float(result.lpips[j]), cost)
+                key = keys[start + j]
+                self._inverted[key] = (result.w[j].detach(), float(result.lpips[j]), cost)
+                if self.store is not None:
+                    self._save(key)
+
+    def _save(self, key: str) -> None:
+        w, lp, cost = self._inverted[key]
+        self.store.mkdir(parents=True, exist_ok=True)
+        path = self.store / f"{key}.pt"
+        tmp = path.with_suffix(".tmp")
+        torch.save({"w": w.cpu(), "lpips": lp, "wall": cost.wall, "cpu": cost.cpu}, tmp)
+        tmp.replace(path)
+
+    def _load(self, key: str) -> bool:
+        """Fill the memory cache from the store; False when the image was never inverted there."""
+        path = None if self.store is None else self.store / f"{key}.pt"
+        if path is None or not path.is_file():
+            return False
+        saved = torch.load(path, map_location=self.device, weights_only=True)
+        self._inverted[key] = (saved["w"], float(saved["lpips"]), Cost(float(saved["wall"]), float(saved["cpu"])))
+        self.loaded_from_store += 1
+        return True
 
     def _edit_new(self, w: Tensor, edits: Sequence[Edit], fixed_steps: int | None) -> tuple[Tensor, list, Cost]:
         """JECC (or the fixed-step ablation) on latents (n, D): (w_edited (n, D), outcomes, cost per image)."""
@@ -210,7 +241,7 @@ class Editor:
         """Inverted latents (N, D) and inversion LPIPS (N,) of ``images`` (cached by content)."""
         images = images.to(self.device)
         keys = image_keys(images)
-        new = {k: i for i, k in enumerate(keys) if k not in self._inverted}
+        new = {k: i for i, k in enumerate(keys) if k not in self._inverted and not self._load(k)}
         if new:
             self._invert_new(images[list(new.values())], list(new))
         w = torch.stack([self._inverted[k][0] for k in keys])

@@ -65,3 +65,29 @@ def test_eval_bad_input_exits_2(args, message, tmp_path, capsys):
     assert _exit_code(["eval", "--bundle", str(tmp_path / "none"), "--out", str(tmp_path / "o"), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_eval_rerun_resumes_from_the_inversion_store(tiny_bundle, tmp_path, monkeypatch, capsys, fake_links):
+    import json
+
+    monkeypatch.setattr("edsc.eval.run.build_links", lambda *a, **k: fake_links)
+    def argv(out, *extra):
+        return ["eval", "--bundle", str(tiny_bundle), "--device", "cpu", "--quick", "--quiet", "--out", str(out),
+                "--faces", "2", "--inversion-steps", "2", "--rinv-sweep", "2", "--max-edit-steps", "2", "--snr", "6",
+                "--channels", "awgn", "--methods", "ours,jpeg-m1", "--no-fid", *extra]
+
+    out = tmp_path / "out"
+    assert main(argv(out)) == 0
+    first = json.loads((out / "results.json").read_text())["facts"]
+    stored = sorted((out / "inversions").rglob("*.pt"))
+    assert stored and sum(first["inversions"].values()) == len(stored)
+    assert not any(first["inversions_from_store"].values())
+    assert main(argv(out)) == 0                              # the same command again: nothing is inverted anew
+    second = json.loads((out / "results.json").read_text())["facts"]
+    assert second["inversions_from_store"] == second["inversions"] == first["inversions"]
+    assert sorted((out / "inversions").rglob("*.pt")) == stored
+    assert "read back from the inversion store" in (out / "report.md").read_text()
+    other = tmp_path / "other"
+    assert main(argv(other, "--no-store")) == 0
+    assert not (other / "inversions").exists()
+    capsys.readouterr()

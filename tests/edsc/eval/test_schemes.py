@@ -91,3 +91,24 @@ def test_names_channels_and_links(tmp_path):
         S.build_links(["DeepJSCC"], 64, tmp_path / "missing")
     links = S.build_links(["JPEG+LDPC"], 64, tmp_path)                      # the real link, probed at 64 px
     assert isinstance(links["JPEG+LDPC"], S.ImageLink)
+
+
+def test_editor_store_resumes_without_inverting_again(tiny_bundle, tmp_path):
+    bundle = Bundle(tiny_bundle)
+    g = torch.Generator().manual_seed(1)
+    sources = torch.rand(2, 3, 64, 64, generator=g) * 2 - 1
+    first = S.Editor(bundle, inversion_steps=2, jecc=JECCConfig(max_steps=3), progress=False, store=tmp_path)
+    w1, lp1 = first.invert(sources)
+    files = sorted(tmp_path.rglob("*.pt"))
+    assert len(files) == 2 and all("r2" == f.parent.name for f in files)
+    # a new editor (a new process, say) reads the store: same latents, nothing inverted, the stored time kept
+    second = S.Editor(bundle, inversion_steps=2, jecc=JECCConfig(max_steps=3), progress=False, store=tmp_path)
+    second._invert_new = None                              # inverting would fail: it must not happen
+    w2, lp2 = second.invert(sources)
+    assert torch.equal(w1, w2) and torch.equal(lp1, lp2) and second.loaded_from_store == 2
+    assert second.edit(sources, EDITS).time_per_image()["inversion_s"] == \
+        first.edit(sources, EDITS).time_per_image()["inversion_s"]
+    # another r_inv is another entry
+    third = S.Editor(bundle, inversion_steps=3, jecc=JECCConfig(max_steps=3), progress=False, store=tmp_path)
+    third.invert(sources[:1])
+    assert third.loaded_from_store == 0 and len(sorted(tmp_path.rglob("*.pt"))) == 3
