@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from edsc.cli.common import add_bundle_args, open_bundle
+from edsc.cli.common import add_bundle_args, open_bundle, writable_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -101,6 +101,8 @@ def _info(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from edsc.bundle_report import bundle_report, report_markdown
 
+    if args.inversion_cache is not None:
+        writable_dir(args.inversion_cache, "inversion cache")
     report = bundle_report(open_bundle(args), faces=args.faces, seed=args.seed, inversion_steps=args.inversion_steps,
                            progress=not args.quiet, sections=args.sections, batch=args.batch,
                            predictor_faces=args.predictor_faces, parser_sentences=args.parser_sentences,

@@ -17,3 +17,17 @@ def open_bundle(args: argparse.Namespace):
     from shared.bundle import Bundle
     from shared.config import pick_device, settings
     return Bundle(args.bundle or settings().bundle, device=pick_device(args.device))
+
+
+def writable_dir(path: Path, what: str) -> Path:
+    """Create ``path`` if needed and check that files can be written there, before any long work starts; raises
+    :class:`~shared.errors.InvalidArgumentError` naming ``what`` and the reason."""
+    from shared.errors import InvalidArgumentError
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise InvalidArgumentError(f"cannot write the {what} {path}: {exc.strerror or exc}") from None
+    return path

@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-from edsc.cli.common import add_bundle_args
+from edsc.cli.common import add_bundle_args, writable_dir
 
 #: Short method names accepted by --methods (besides the full names).
 METHOD_ALIASES = {
@@ -116,8 +116,8 @@ def run(args: argparse.Namespace) -> int:
     from edsc.eval.run import run_evaluation
 
     config = build_config(args)            # refuse bad options before loading anything
+    store = None if args.no_store else writable_dir(args.store or args.out / "inversions", "inversion store")
     bundle = open_bundle(args)
-    store = None if args.no_store else (args.store or args.out / "inversions")
     results = run_evaluation(bundle, config, progress=not args.quiet, store=store)
     paths = write_outputs(results, args.out)
     word = {True: "agrees", False: "DISAGREES", None: "not in paper"}

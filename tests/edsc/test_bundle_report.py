@@ -226,3 +226,10 @@ def test_jecc_scores_by_attribute(report):
     assert set(info["others_unchanged_by_attribute"]) == set(ATTRS)
     for v in [*info["target_reached_by_attribute"].values(), *info["others_unchanged_by_attribute"].values()]:
         assert v is None or 0.0 <= v <= 1.0
+
+
+def test_cli_unwritable_inversion_cache_exits_2_before_any_work(capsys, tiny_bundle, tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    code = main(["bundle", "report", "--bundle", str(tiny_bundle), "--inversion-cache", str(tmp_path / "file" / "c")])
+    out, err = capsys.readouterr()
+    assert code == 2 and "cannot write the inversion cache" in err and "Traceback" not in err

@@ -60,8 +60,12 @@ def _exit_code(argv):
     (["--methods", "ours,talk2edit"], "method"),
     (["--faces", "1"], "faces"),
     (["--rinv-sweep", "0"], "r_inv"),
+    (["--store", "STORE_IS_A_FILE"], "cannot write the inversion store"),
 ])
 def test_eval_bad_input_exits_2(args, message, tmp_path, capsys):
+    if "STORE_IS_A_FILE" in args:
+        (tmp_path / "file").write_text("not a directory")
+        args = [str(tmp_path / "file" / "inv") if a == "STORE_IS_A_FILE" else a for a in args]
     assert _exit_code(["eval", "--bundle", str(tmp_path / "none"), "--out", str(tmp_path / "o"), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
