@@ -117,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
 
     config = build_config(args)            # refuse bad options before loading anything
     store = None if args.no_store else writable_dir(args.store or args.out / "inversions", "inversion store")
+    if store is not None and not args.quiet:
+        held = sum(1 for _ in store.rglob("*.pt"))
+        print(f"edsc eval: inversion store {store} ({held} inversions saved by earlier runs; a rerun of this "
+              "command resumes from it)", file=sys.stderr)
     bundle = open_bundle(args)
     results = run_evaluation(bundle, config, progress=not args.quiet, store=store)
     paths = write_outputs(results, args.out)
