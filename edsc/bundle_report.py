@@ -65,7 +65,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from edsc.train.common import make_generator, stable_seed
+from edsc.train.common import make_generator, save_torch, stable_seed
 from edsc.world.synthface import ATTRIBUTES, render, sample_degrees, sample_identity
 from shared.bundle import Bundle
 from shared.errors import BundleError, InvalidArgumentError
@@ -325,11 +325,9 @@ class ReportContext:
         """sha256 (first 20 hex digits) of what the shared inversion depends on: the generator file's sha256, the
         start latent (the codec's mean), r_inv, the faces (count, seed), the batch size (batches change float
         rounding), the device type and the torch version."""
-        bundle = self.bundle
-        gen_file = bundle.manifest.components["generator"].file
         w_init = self.bundle.adapters.normalizer.mean.detach().float().cpu().contiguous()
         h = hashlib.sha256()
-        for part in (bundle.manifest.files.get(gen_file, gen_file), hashlib.sha256(w_init.numpy().tobytes()).hexdigest(),
+        for part in (self.bundle.weights_sha256("generator"), hashlib.sha256(w_init.numpy().tobytes()).hexdigest(),
                      self.inversion_steps, self.faces, self.seed, self.batch, self.device.type, torch.__version__):
             h.update(f"{part}|".encode())
         return h.hexdigest()[:20]
@@ -350,11 +348,8 @@ class ReportContext:
                 return Inverted(saved["w"], saved["images"], saved["lpips"].cpu(), float(saved["seconds"]))
         inverted = self._invert()
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save({"w": inverted.w.cpu(), "images": inverted.images.cpu(), "lpips": inverted.lpips,
-                        "seconds": inverted.seconds}, tmp)
-            tmp.replace(path)
+            save_torch({"w": inverted.w.cpu(), "images": inverted.images.cpu(), "lpips": inverted.lpips,
+                        "seconds": inverted.seconds}, path)
             _log(self, f"inversion: saved to {path}")
         return inverted
 

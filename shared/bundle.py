@@ -225,6 +225,11 @@ class Bundle:
     def has(self, component: str) -> bool:
         return component in self.manifest.components
 
+    def weights_sha256(self, component: str) -> str | None:
+        """The manifest's sha256 of ``component``'s weights file (None when the manifest has none): a key for
+        anything computed from those weights."""
+        return self.manifest.files.get(self.manifest.components[component].file)
+
     # -- components -------------------------------------------------------------------------------------------
 
     def load(self, component: str) -> torch.nn.Module:

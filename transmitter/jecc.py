@@ -100,8 +100,7 @@ def field_step(fields: torch.nn.Module, w: torch.Tensor, attr: torch.Tensor, dir
 
 def _others_kept(logits: torch.Tensor, degrees0: torch.Tensor, attr: torch.Tensor) -> torch.Tensor:
     """P(every attribute but the target shows its original degree): (b, m, u+1), (b, m), (b,) → (b,)."""
-    p = logits.softmax(-1).gather(-1, degrees0.unsqueeze(-1)).squeeze(-1)   # (b, m)
-    p = p.clone()
+    p = logits.softmax(-1).gather(-1, degrees0.unsqueeze(-1)).squeeze(-1)   # (b, m), a new tensor
     p[torch.arange(p.shape[0], device=p.device), attr] = 1.0
     return p.prod(-1)
 

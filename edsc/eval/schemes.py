@@ -38,6 +38,7 @@ from tqdm import tqdm
 from channel_emulator.config import ChannelConfig
 from channel_emulator.link import apply_channel
 from edsc.eval.metrics import Measurement, image_keys, measured
+from edsc.train.common import save_torch
 from receiver.equalization import recover
 from shared.bundle import Bundle
 from shared.errors import BundleError, EditDSCError, InvalidArgumentError
@@ -169,8 +170,7 @@ class Editor:
         self._inverted: dict[str, tuple[Tensor, float, Cost]] = {}       # image key -> (w, lpips, cost)
         self.store: Path | None = None
         if store is not None:
-            gen_file = bundle.manifest.components["generator"].file
-            digest = bundle.manifest.files.get(gen_file, "unhashed")[:16]
+            digest = (bundle.weights_sha256("generator") or "unhashed")[:16]
             self.store = Path(store) / f"generator-{digest}" / f"r{self.inversion_steps}"
         self.loaded_from_store = 0
         self._edited: dict[tuple, _Item] = {}
@@ -195,11 +195,7 @@ class Editor:
 
     def _save(self, key: str) -> None:
         w, lp, cost = self._inverted[key]
-        self.store.mkdir(parents=True, exist_ok=True)
-        path = self.store / f"{key}.pt"
-        tmp = path.with_suffix(".tmp")
-        torch.save({"w": w.cpu(), "lpips": lp, "wall": cost.wall, "cpu": cost.cpu}, tmp)
-        tmp.replace(path)
+        save_torch({"w": w.cpu(), "lpips": lp, "wall": cost.wall, "cpu": cost.cpu}, self.store / f"{key}.pt")
 
     def _load(self, key: str) -> bool:
         """Fill the memory cache from the store; False when the image was never inverted there."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import io
 import json
 import math
 import os
@@ -120,6 +121,15 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def save_torch(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save(obj)`` to ``path``, atomically (a reader never sees a half-written file)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    path = Path(path)
+    _atomic_write_bytes(path, buf.getvalue())
+    return path
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
