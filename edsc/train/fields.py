@@ -220,8 +220,8 @@ def evaluate_fields(fields: FieldBank, generator: nn.Module, predictor: nn.Modul
         d = choose_directions(before["clean"][:, k].float(), u, make_generator("heldout/fields/dir", cfg.seed, name))
         e = fields[name].step(w, d)
         for m in modes:
-            a0 = before[m]
-            a1 = degrees(e, m, seeds)
+            a0 = before[m].cpu()                        # degrees are compared on the CPU (d is a CPU tensor)
+            a1 = degrees(e, m, seeds).cpu()
             change = (a1[:, k] - a0[:, k]).float() * d.cpu()
             expected = (a0[:, k].float() + d.cpu()).clamp(0, u)
             others = torch.ones(a0.shape[1], dtype=torch.bool)
