@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import math
 import os
 import sys
@@ -321,20 +322,31 @@ class ReportContext:
 
         return callback
 
+    @cached_property
+    def start_mode(self) -> str:
+        """Where the report's inversion starts (the transmitter's default for this bundle): "mean" or "encoder"."""
+        from transmitter.inversion_init import resolve_init
+        return resolve_init("auto", self.bundle)
+
     def inversion_key(self) -> str:
         """sha256 (first 20 hex digits) of what the shared inversion depends on: the generator file's sha256, the
-        start latent (the codec's mean), r_inv, the faces (count, seed), the batch size (batches change float
+        mean latent (the codec's mean), the start (mean, or encoder with F's and P's sha256 and the layout), r_inv, the faces (count, seed), the batch size (batches change float
         rounding), the device type and the torch version."""
         w_init = self.bundle.adapters.normalizer.mean.detach().float().cpu().contiguous()
+        start = self.start_mode
+        if start == "encoder":    # the start is read from the image by F and P through the latent layout
+            start += "|" + "|".join(str(self.bundle.weights_sha256(c)) for c in ("identity_encoder", "predictor"))
+            start += "|" + json.dumps(self.bundle.latent_layout, sort_keys=True)
         h = hashlib.sha256()
         for part in (self.bundle.weights_sha256("generator"), hashlib.sha256(w_init.numpy().tobytes()).hexdigest(),
-                     self.inversion_steps, self.faces, self.seed, self.batch, self.device.type, torch.__version__):
+                     start, self.inversion_steps, self.faces, self.seed, self.batch, self.device.type,
+                     torch.__version__):
             h.update(f"{part}|".encode())
         return h.hexdigest()[:20]
 
     @cached_property
     def inverted(self) -> Inverted:
-        """:attr:`shared_faces` inverted (paper defaults, start at the codec's mean latent), from the cache when
+        """:attr:`shared_faces` inverted (paper defaults, from the transmitter's start), from the cache when
         an entry with the same :meth:`inversion_key` is there."""
         path = None
         if self.inversion_cache is not None:
@@ -360,13 +372,14 @@ class ReportContext:
         t0 = time.perf_counter()
         target = self.shared_faces.renders
         config = InversionConfig(steps=self.inversion_steps)
-        w_init = self.bundle.adapters.normalizer.mean.detach().reshape(1, -1)
+        tx = self.transmitter()
         n_batches = math.ceil(target.shape[0] / self.batch)
         parts = []
         for start in range(0, target.shape[0], self.batch):
             estimate = self._inversion_estimate(n_batches) if start == 0 and self.progress else None
-            parts.append(invert(self.bundle.generator, target[start:start + self.batch], self.lpips, config,
-                                w_init=w_init, progress=estimate))
+            chunk = target[start:start + self.batch]
+            parts.append(invert(self.bundle.generator, chunk, self.lpips, config, w_init=tx.start_latent(chunk),
+                                progress=estimate))
             _log(self, f"inversion: {min(start + self.batch, target.shape[0])}/{target.shape[0]} faces after "
                        f"{time.perf_counter() - t0:.0f} s")
         seconds = time.perf_counter() - t0
@@ -404,9 +417,10 @@ def inversion_section(ctx: ReportContext) -> dict[str, Any]:
     n = inv.w.shape[0]
     info = {"lpips_max": _num(inv.lpips.max()), "lpips_median": _num(inv.lpips.median()), "eval_within1": within,
             "faces": n, "steps": ctx.inversion_steps, "batch": ctx.batch, "seconds": _num(inv.seconds, 3),
-            "seconds_per_face": _num(inv.seconds / max(1, n), 4),
+            "seconds_per_face": _num(inv.seconds / max(1, n), 4), "start": ctx.start_mode,
             "from_cache": "inversion_cached_s" in ctx.timings}
-    return {"about": f"inversion (InversionConfig defaults, r_inv {ctx.inversion_steps}) of held-out renders",
+    return {"about": f"inversion (InversionConfig defaults, r_inv {ctx.inversion_steps}, start: "
+                     f"{ctx.start_mode}) of held-out renders",
             "checks": checks, "info": info}
 
 

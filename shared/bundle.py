@@ -69,6 +69,9 @@ class Manifest(BaseModel):
     files: dict[str, str] = Field(default_factory=dict)          # file name -> sha256
     provenance: dict[str, Any] = Field(default_factory=dict)     # how it was made (training stages, seeds, ...)
     metrics: dict[str, Any] = Field(default_factory=dict)        # measured quality (edsc bundle report)
+    # the generator's latent layout, when it has one: {"name": "synthface-z30-v1", "integer_fraction": 0.7}
+    # (shared.models.world_latent); lets the transmitter start its inversion from F and P's reading of the image
+    latent_layout: dict[str, Any] | None = None
 
     @field_validator("format")
     @classmethod
@@ -221,6 +224,10 @@ class Bundle:
     @property
     def max_degree(self) -> int:
         return self.manifest.max_degree
+
+    @property
+    def latent_layout(self) -> dict[str, Any] | None:
+        return self.manifest.latent_layout
 
     def has(self, component: str) -> bool:
         return component in self.manifest.components

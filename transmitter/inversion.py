@@ -42,6 +42,9 @@ class InversionConfig:
     noise_strength : initial latent noise, as a multiple of the latent's standard deviation (0 = off).
     noise_ramp : fraction of the run over which the latent noise decays (quadratically) to zero.
     loss_size : images larger than this are average-pooled to it for the LPIPS term (256).
+    init : where the transmitter starts: ``"mean"`` latent, ``"encoder"`` (the image's reading by the identity
+        encoder and predictor through the bundle's latent layout) or ``"auto"`` (encoder when the bundle allows
+        it); see :mod:`transmitter.inversion_init`. :func:`invert` itself starts from its ``w_init``.
     """
 
     steps: int = 110
@@ -52,8 +55,11 @@ class InversionConfig:
     noise_strength: float = 0.0
     noise_ramp: float = 0.75
     loss_size: int = LOSS_MAX_SIZE
+    init: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.init not in ("auto", "mean", "encoder"):
+            raise InvalidArgumentError(f"inversion init must be 'auto', 'mean' or 'encoder', got {self.init!r}")
         if not (isinstance(self.steps, int) and 0 <= self.steps <= 10_000):
             raise InvalidArgumentError(f"inversion steps must be an integer in [0, 10000], got {self.steps!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):

@@ -21,6 +21,7 @@ from shared.errors import BundleError, InvalidArgumentError
 from shared.lpips import get_lpips
 from transmitter.instruction import Edit, InstructionParser, expected_degree
 from transmitter.inversion import InversionConfig, invert
+from transmitter.inversion_init import encoder_start, resolve_init
 from transmitter.jecc import EditOutcome, JECCConfig, run_jecc
 
 ProgressFn = Callable[[str, int, int], None]   # (stage "inversion" | "editing", step, total)
@@ -73,6 +74,8 @@ class TransmitterPipeline:
         self.parser = InstructionParser(bundle.language, bundle.vocabulary(), bundle.attributes)
         self.lpips = get_lpips("alex", self.device)
         self.w_avg = bundle.adapters.normalizer.mean.detach().reshape(1, -1)     # (1, D) the mean latent
+        self.init_mode = resolve_init(self.inversion_config.init, bundle)      # "mean" | "encoder"
+        self._encoder_start = encoder_start(bundle) if self.init_mode == "encoder" else None
 
     @property
     def resolution(self) -> int:
@@ -89,10 +92,17 @@ class TransmitterPipeline:
                 raise InvalidArgumentError(f"{prefix}{exc}") from None
         return edits
 
+    def start_latent(self, images: torch.Tensor) -> torch.Tensor:
+        """Where the inversion of ``images`` (B, 3, R, R) starts: (B, D) from the encoder, or the mean (1, D)."""
+        if self._encoder_start is None:
+            return self.w_avg
+        return self._encoder_start(images.to(self.device))
+
     def invert(self, images: torch.Tensor, progress: ProgressFn | None = None):
         cb = (lambda it, total, loss: progress("inversion", it, total)) if progress else None
-        return invert(self.generator, images.to(self.device), self.lpips, self.inversion_config,
-                      w_init=self.w_avg, progress=cb)
+        images = images.to(self.device)
+        return invert(self.generator, images, self.lpips, self.inversion_config,
+                      w_init=self.start_latent(images), progress=cb)
 
     def run(self, instructions: Sequence[str], snr_db: Sequence[float], images: torch.Tensor | None = None,
             w_start: torch.Tensor | None = None, edits: Sequence[Edit] | None = None,

@@ -154,8 +154,9 @@ class Editor:
     label : prefix of the progress bars.
     progress : show tqdm bars on stderr.
     store : a directory where every inversion is also written (one small file per image, named by the image's
-        content hash under ``<generator sha256>/r<r_inv>/``) and looked up before inverting: an interrupted
-        evaluation run again with the same store resumes where it stopped. A stored inversion keeps the time
+        content hash under ``generator-<sha256>/r<r_inv>-<start>/``, the start being ``mean`` or
+        ``encoder-<F and P sha256>``) and looked up before inverting: an interrupted evaluation run again with the
+        same store resumes where it stopped. A stored inversion keeps the time
         measured when it was computed. None: memory only.
     """
 
@@ -171,7 +172,10 @@ class Editor:
         self.store: Path | None = None
         if store is not None:
             digest = (bundle.weights_sha256("generator") or "unhashed")[:16]
-            self.store = Path(store) / f"generator-{digest}" / f"r{self.inversion_steps}"
+            start = self.tx.init_mode
+            if start == "encoder":     # the start depends on F and P too
+                start += "-" + "".join((bundle.weights_sha256(c) or "x")[:8] for c in ("identity_encoder", "predictor"))
+            self.store = Path(store) / f"generator-{digest}" / f"r{self.inversion_steps}-{start}"
         self.loaded_from_store = 0
         self._edited: dict[tuple, _Item] = {}
 

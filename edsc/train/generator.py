@@ -60,6 +60,7 @@ from shared.config import pick_device
 from shared.dataclass_config import checked_fields
 from shared.errors import InvalidArgumentError
 from shared.models import stylegan2 as sg
+from shared.models import world_latent as WL
 
 __all__ = [
     "WORLD_DIMS",
@@ -79,112 +80,14 @@ __all__ = [
     "predictor_eval_hook",
 ]
 
-N_ID = len(IDENTITY_DIMS)          # 25
-N_ATTR = len(ATTRIBUTES)           # 5
-WORLD_DIMS = N_ID + N_ATTR         # 30 leading coordinates of z carry the face
-_U_EPS = 1e-6
-
-
-# ----------------------------------------------------------------------------------------------------------
-# z <-> world parameters
-
-
-def _normal_cdf(x: Tensor) -> Tensor:
-    return 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
-
-
-def _normal_icdf(u: Tensor) -> Tensor:
-    return math.sqrt(2.0) * torch.erfinv(2.0 * u - 1.0)
-
-
-def _staircase(integer_fraction: float) -> tuple[float, float]:
-    """Widths (a, b) of the 6 plateaus and 5 ramps of the degree staircase on [0, 1]: 6a + 5b = 1."""
-    p = float(integer_fraction)
-    if not 0.0 <= p <= 1.0:
-        raise InvalidArgumentError(f"integer_fraction must lie in [0, 1], got {integer_fraction!r}")
-    return p / (MAX_DEGREE + 1), (1.0 - p) / MAX_DEGREE
-
-
-def degree_from_uniform(u: Tensor, integer_fraction: float = 0.7) -> Tensor:
-    """The degree staircase: u in [0, 1] -> degree in [0, 5], continuous and non-decreasing.
-
-    [0, 1] is cut into 6 plateaus (mass ``integer_fraction`` together; degree exactly 0, 1, .., 5) and 5 linear
-    ramps between them (the remaining mass; fractional degrees). ``integer_fraction = 1`` gives integers only
-    (then the map is a step function), ``0`` a uniform degree.
-    """
-    a, b = _staircase(integer_fraction)
-    u = u.clamp(0.0, 1.0)
-    if b == 0.0:
-        return (u * (MAX_DEGREE + 1)).floor().clamp(max=MAX_DEGREE)
-    k = (u / (a + b)).floor().clamp(max=MAX_DEGREE)
-    return k + ((u - k * (a + b) - a) / b).clamp(0.0, 1.0)
-
-
-def uniform_from_degree(d: Tensor, integer_fraction: float = 0.7) -> Tensor:
-    """A right inverse of :func:`degree_from_uniform`: integer degrees go to the centre of their plateau,
-    fractional ones onto their ramp (with ``integer_fraction = 1`` they are rounded first)."""
-    a, b = _staircase(integer_fraction)
-    d = d.clamp(0.0, float(MAX_DEGREE))
-    k = d.floor().clamp(max=MAX_DEGREE)
-    f = d - k
-    if b == 0.0:
-        k, f = d.round(), torch.zeros_like(d)
-    integer = f.abs() < 1e-6
-    return torch.where(integer, k * (a + b) + 0.5 * a, k * (a + b) + a + f * b)
-
-
-def _pixel_norm(z: Tensor) -> Tensor:
-    """The generator's first mapping layer: z / rms(z) (same epsilon)."""
-    return z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8)
-
-
-def world_params_from_z(z: Tensor, integer_fraction: float = 0.7) -> tuple[Tensor, Tensor]:
-    """The SynthFace face that latent z stands for.
-
-    The transform works on the pixel-normalised latent ``n = z / rms(z)`` (exactly what the mapping network sees
-    after its PixelNorm, so the face is a function of the mapping's input) and uses its first 30 coordinates;
-    the other ``style_dim - 30`` are nuisance the generator learns to ignore::
-
-        u = Φ(n[:, :30])                         Φ = standard normal CDF, ~U(0, 1) per coordinate
-        identity = 2 · u[:, :25] − 1             in [−1, 1], ~uniform (the SynthFace prior)
-        degrees  = staircase(u[:, 25:30])        in [0, 5]: integers with probability ``integer_fraction``
-                                                 (each degree 0..5 equally likely), else uniform in between
-
-    Input: z (B, D) with D >= 30. Output: identity (B, 25) float32, degrees (B, 5) float32 (on z's device).
-    """
-    if z.dim() != 2 or z.shape[1] < WORLD_DIMS:
-        raise InvalidArgumentError(f"z must have shape (B, D) with D >= {WORLD_DIMS}, got {tuple(z.shape)}")
-    u = _normal_cdf(_pixel_norm(z.float())[:, :WORLD_DIMS])                  # (B, 30)
-    identity = (2.0 * u[:, :N_ID] - 1.0).clamp(-1.0, 1.0)                   # (B, 25)
-    degrees = degree_from_uniform(u[:, N_ID:], integer_fraction)            # (B, 5)
-    return identity, degrees
-
-
-def z_from_world_params(identity: Tensor, degrees: Tensor, style_dim: int = 512,
-                        generator: torch.Generator | None = None, integer_fraction: float = 0.7) -> Tensor:
-    """A latent z whose face (:func:`world_params_from_z`) is (identity, degrees): the way to ask G for a face.
-
-    The 30 leading coordinates are set by inverting the transform; the nuisance coordinates are a random
-    direction (from ``generator``) scaled so that rms(z) = 1, so PixelNorm leaves z unchanged.
-
-    Input: identity (B, 25) in [−1, 1], degrees (B, 5) in [0, 5]. Output: z (B, style_dim) float32.
-    """
-    if identity.dim() != 2 or identity.shape[1] != N_ID:
-        raise InvalidArgumentError(f"identity must have shape (B, {N_ID}), got {tuple(identity.shape)}")
-    if degrees.shape != (identity.shape[0], N_ATTR):
-        raise InvalidArgumentError(f"degrees must have shape ({identity.shape[0]}, {N_ATTR}), got "
-                                   f"{tuple(degrees.shape)}")
-    if style_dim <= WORLD_DIMS:
-        raise InvalidArgumentError(f"style_dim must exceed {WORLD_DIMS}, got {style_dim}")
-    device = identity.device
-    u = torch.cat([(identity.float().clamp(-1.0, 1.0) + 1.0) * 0.5,
-                   uniform_from_degree(degrees.float().to(device), integer_fraction)], 1)
-    head = _normal_icdf(u.clamp(_U_EPS, 1.0 - _U_EPS))                      # (B, 30), |head| < 4.8
-    gdev = generator.device if generator is not None else device
-    rest = torch.randn(identity.shape[0], style_dim - WORLD_DIMS, generator=generator, device=gdev).to(device)
-    room = (style_dim - head.square().sum(1, keepdim=True)).clamp(min=1e-3)  # ||rest||² so that rms(z) = 1
-    rest = rest * (room.sqrt() / rest.norm(dim=1, keepdim=True).clamp(min=1e-8))
-    return torch.cat([head, rest], 1)
+N_ID, N_ATTR = WL.N_ID, WL.N_ATTR    # 25 identity parameters, 5 attributes
+WORLD_DIMS = WL.WORLD_DIMS          # 30 leading coordinates of z carry the face
+# the z <-> world-parameter transform lives in shared (the transmitter starts its inversion from it)
+world_params_from_z = WL.world_params_from_z
+z_from_world_params = WL.z_from_world_params
+degree_from_uniform = WL.degree_from_uniform
+uniform_from_degree = WL.uniform_from_degree
+_staircase = WL._staircase
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -250,6 +153,8 @@ class GeneratorTrainConfig:
     lambda_aux: float = 0.0
     lambda_attr: float = 0.0
     attr_focus: list[str] = field(default_factory=list)
+    lambda_attr_lpips: float = 0.0
+    attr_crop: int = 64
     lambda_adv: float = 0.0
     adv_start: int = 0
     d_channels: dict[int, int] = field(default_factory=_default_d_channels)
@@ -488,7 +393,7 @@ def _truncate_jsonl(path: Path, last_step: int) -> list[dict]:
     return items
 
 
-_LOSS_COLUMNS = ["step", "loss", "l1", "lpips", "grad_l1", "aux", "adv_g", "adv_d", "lr", "sec", "cpu_sec", "attr"]
+_LOSS_COLUMNS = ["step", "loss", "l1", "lpips", "grad_l1", "aux", "adv_g", "adv_d", "lr", "sec", "cpu_sec", "attr", "attr_lpips"]
 
 AuxLoss = Callable[[Tensor, Tensor, Tensor], Tensor]            # (images, identity, degrees) -> (B,) or scalar
 EvalHook = Callable[[sg.Generator, int], dict[str, float]]     # (g_ema, step) -> extra metrics
@@ -701,10 +606,18 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
         t_gr = L.gradient_l1(image, target).mean() if config.lambda_grad > 0 else image.new_zeros(())
         loss = config.lambda_l1 * t_l1 + config.lambda_lpips * t_lp + config.lambda_grad * t_gr
         t_attr = image.new_zeros(())
-        if config.lambda_attr > 0:
+        t_attr_lp = image.new_zeros(())
+        if config.lambda_attr > 0 or config.lambda_attr_lpips > 0:
             moved = render(identity.to(device), _move_one_degree(degrees, config, step).to(device), config.size)
-            t_attr = L.weighted_l1(image, target, L.change_weight_map(target, moved)).mean()
-            loss = loss + config.lambda_attr * t_attr
+            change = L.change_weight_map(target, moved)                     # (B, 1, R, R)
+            if config.lambda_attr > 0:
+                t_attr = L.weighted_l1(image, target, change).mean()
+                loss = loss + config.lambda_attr * t_attr
+            if config.lambda_attr_lpips > 0:
+                boxes = L.change_boxes(change)                              # (B, 4)
+                t_attr_lp = lpips_fn(L.crop_boxes(image, boxes, config.attr_crop),
+                                     L.crop_boxes(target, boxes, config.attr_crop)).mean()
+                loss = loss + config.lambda_attr_lpips * t_attr_lp
         t_aux = image.new_zeros(())
         if config.lambda_aux > 0:
             t_aux = aux_loss(image, identity.to(device), degrees.to(device)).mean()
@@ -736,9 +649,9 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
         step_times.append(dt)
         cpu_times.append(dc)
         done = step + 1
-        vals = [float(v.detach()) for v in (loss, t_l1, t_lp, t_gr, t_aux, adv_g, adv_d, t_attr)]
+        vals = [float(v.detach()) for v in (loss, t_l1, t_lp, t_gr, t_aux, adv_g, adv_d, t_attr, t_attr_lp)]
         pending.append([done] + [f"{v:.6g}" for v in vals[:7]] + [f"{lr:.6g}", f"{dt:.4f}", f"{dc:.4f}"]
-                       + [f"{vals[7]:.6g}"])
+                       + [f"{vals[7]:.6g}", f"{vals[8]:.6g}"])
         bar.update(1)
         bar.set_postfix(loss=f"{vals[0]:.4f}", lpips=f"{vals[2]:.3f}",
                         ev=f"{history[-1]['lpips']:.3f}" if history else "-")

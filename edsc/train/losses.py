@@ -22,7 +22,8 @@ from torch import Tensor
 
 from shared.errors import InvalidArgumentError
 
-__all__ = ["image_gradients", "edge_strength", "edge_weight_map", "weighted_l1", "gradient_l1", "l1"]
+__all__ = ["image_gradients", "edge_strength", "edge_weight_map", "weighted_l1", "gradient_l1", "l1",
+           "change_weight_map", "change_boxes", "crop_boxes"]
 
 
 def _check_pair(a: Tensor, b: Tensor) -> None:
@@ -73,6 +74,54 @@ def change_weight_map(target: Tensor, changed: Tensor, eps: float = 1e-3) -> Ten
     with torch.no_grad():
         m = (target - changed).abs().mean(1, keepdim=True)                  # (B, 1, H, W)
         return m / (m.flatten(1).mean(1).view(-1, 1, 1, 1) + eps)
+
+
+def change_boxes(weight: Tensor, min_size: int = 32, margin: int = 4, rel: float = 0.35) -> Tensor:
+    """Square boxes around where a :func:`change_weight_map` is large, one per image, for :func:`crop_boxes`.
+
+    A box covers the pixels whose weight exceeds ``rel`` times the image's largest weight, widened by ``margin``
+    pixels, made square and at least ``min_size`` pixels wide, and moved inside the image. An image whose map is
+    all zero (nothing changed) gets the whole image.
+
+    Input: weight (B, 1, H, W) with H = W. Output: boxes (B, 4) float as (x0, y0, x1, y1) in pixels, x1/y1 exclusive.
+    """
+    if weight.dim() != 4 or weight.shape[1] != 1 or weight.shape[2] != weight.shape[3]:
+        raise InvalidArgumentError(f"weight must have shape (B, 1, S, S), got {tuple(weight.shape)}")
+    size = weight.shape[-1]
+    with torch.no_grad():
+        w = weight[:, 0]                                                     # (B, S, S)
+        peak = w.flatten(1).amax(1)                                          # (B,)
+        on = (w > rel * peak.view(-1, 1, 1)) & (peak.view(-1, 1, 1) > 0)     # (B, S, S)
+        idx = torch.arange(size, device=w.device, dtype=torch.float32)
+        cols, rows = on.any(1), on.any(2)                                    # (B, S) each
+        big = torch.tensor(float(size), device=w.device)
+        x0 = torch.where(cols, idx, big).amin(1)
+        x1 = torch.where(cols, idx + 1, -big).amax(1)
+        y0 = torch.where(rows, idx, big).amin(1)
+        y1 = torch.where(rows, idx + 1, -big).amax(1)
+        empty = ~on.flatten(1).any(1)
+        side = torch.maximum(x1 - x0, y1 - y0) + 2 * margin
+        side = side.clamp(min=float(min_size), max=float(size))
+        side = torch.where(empty, big, side)
+        cx = torch.where(empty, big / 2, (x0 + x1) / 2)
+        cy = torch.where(empty, big / 2, (y0 + y1) / 2)
+        bx0 = (cx - side / 2).clamp(min=0.0)
+        by0 = (cy - side / 2).clamp(min=0.0)
+        bx0 = torch.minimum(bx0, big - side)
+        by0 = torch.minimum(by0, big - side)
+        return torch.stack([bx0, by0, bx0 + side, by0 + side], 1)
+
+
+def crop_boxes(images: Tensor, boxes: Tensor, out_size: int) -> Tensor:
+    """Bilinear crops of ``images`` (B, C, H, W) inside ``boxes`` (B, 4) (from :func:`change_boxes`), resized to
+    ``out_size`` × ``out_size``: (B, C, out_size, out_size). Differentiable with respect to ``images``."""
+    from torchvision.ops import roi_align
+
+    if boxes.shape != (images.shape[0], 4):
+        raise InvalidArgumentError(f"boxes must have shape ({images.shape[0]}, 4), got {tuple(boxes.shape)}")
+    rois = torch.cat([torch.arange(images.shape[0], device=images.device, dtype=images.dtype).view(-1, 1),
+                      boxes.to(images.dtype)], 1)                            # (B, 5)
+    return roi_align(images, rois, (out_size, out_size), spatial_scale=1.0, sampling_ratio=2, aligned=True)
 
 
 def l1(output: Tensor, target: Tensor) -> Tensor:

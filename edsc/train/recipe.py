@@ -155,14 +155,19 @@ def initial_codec(generator: torch.nn.Module) -> torch.nn.Module:
 # ----------------------------------------------------------------------------------------------------------------
 
 #: The ``cuda`` generator recipe, as the shipped generator was trained (one H100; phase 1 shared the GPU with other
-#: jobs): three phases, each starting from the previous phase's g_ema with a fresh optimiser and cosine schedule.
+#: jobs): five phases, each starting from the previous phase's g_ema with a fresh optimiser and cosine schedule.
 #: ``stop_at`` is where a phase's time budget stopped it (its schedule ran to ``steps``), kept so that a rerun
 #: reproduces the shipped weights' training. Phase 1 and 2 add the JECC predictor's cross-entropy (``lambda_aux``);
-#: phase 3 adds the L1 on the pixels where the mouth moves between smiling degrees (``lambda_attr``).
+#: phase 3 adds the L1 on the pixels where the mouth moves between smiling degrees (``lambda_attr``); phases 4 and 5
+#: add LPIPS on 64 px crops around those pixels (``lambda_attr_lpips``).
 CUDA_GENERATOR_PHASES: tuple[tuple[str, dict[str, Any], int | None], ...] = (
     ("phase1", {"steps": 3400, "lr": 2e-3, "lambda_aux": 0.05}, 3361),
     ("phase2", {"steps": 6500, "lr": 1e-3, "lambda_aux": 0.1}, 5467),
     ("phase3", {"steps": 2000, "lr": 5e-4, "lambda_aux": 0.1, "lambda_attr": 1.0, "attr_focus": ["smiling"]}, None),
+    ("phase4", {"steps": 1800, "lr": 5e-4, "lambda_aux": 0.1, "lambda_attr": 1.0, "lambda_attr_lpips": 1.0,
+                "attr_focus": ["smiling"]}, None),
+    ("phase5", {"steps": 1600, "lr": 3e-4, "lambda_aux": 0.1, "lambda_attr": 1.0, "lambda_attr_lpips": 1.0,
+                "attr_focus": ["smiling"]}, None),
 )
 _CUDA_GENERATOR_COMMON = {"batch": 32, "eval_every": 1000, "checkpoint_every": 1000, "eval_faces": 128,
                           "inversion_faces": 16}
@@ -278,27 +283,45 @@ def _fields(root: Path, preset: str, device: str, time_limit: float | None) -> d
     return metrics
 
 
+def _encoder_start(root: Path, generator: torch.nn.Module, device) -> torch.nn.Module:
+    """The inversion's encoder start (:class:`transmitter.inversion_init.EncoderStart`) from the run's stages."""
+    from shared.models import world_latent
+    from transmitter.inversion_init import EncoderStart
+    _need(root, "identity", "predictor")
+    layout = _latent_layout(root)
+    if layout is None or layout["name"] != world_latent.LAYOUT:
+        raise InvalidArgumentError(f"the generator under {root} records no {world_latent.LAYOUT} latent layout")
+    return EncoderStart(generator, _load_identity(root, device), _load_predictor(root, "predictor", device),
+                        layout["integer_fraction"])
+
+
 def _adapter_data(root: Path, generator: torch.nn.Module, n: int, device, stream: str = "train/adapters/faces",
                   cache_name: str = "inverted.pt") -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` SynthFace renders from ``stream`` (held out from every other stage) and their inversions at r_inv 110,
-    cached in the stage directory as ``cache_name``."""
+    """``n`` SynthFace renders from ``stream`` (held out from every other stage) and their inversions at r_inv 110
+    from the encoder start, cached in the stage directory as ``cache_name`` (used again only for the same
+    generator weights and start)."""
     from edsc.train.common import make_generator
     from edsc.world.synthface import render, sample_degrees, sample_identity
     from shared.lpips import get_lpips
     from transmitter.inversion import InversionConfig, invert
 
+    from shared.bundle import sha256_file
+
     cache = stage_dir(root, "adapters") / cache_name
+    key = {"generator": sha256_file(stage_dir(root, "generator") / "g_ema.safetensors"), "start": "encoder"}
     if cache.is_file():
         data = torch.load(cache, map_location=device)
-        if data["latents"].shape[0] == n:
+        if data["latents"].shape[0] == n and data.get("key") == key:
             return data["latents"], data["images"]
     g = make_generator(stream, 0)
     identity, degrees = sample_identity(n, generator=g), sample_degrees(n, generator=g)
     images = render(identity, degrees).to(device)                                   # (n, 3, 128, 128)
     lp = get_lpips("alex", device)
-    w = torch.cat([invert(generator, images[i:i + 13], lp, InversionConfig()).w for i in range(0, n, 13)])
+    start = _encoder_start(root, generator, device)       # the transmitter's default start for this bundle
+    w = torch.cat([invert(generator, images[i:i + 13], lp, InversionConfig(), w_init=start(images[i:i + 13])).w
+                   for i in range(0, n, 13)])
     cache.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"latents": w.cpu(), "images": images.cpu()}, cache)
+    torch.save({"latents": w.cpu(), "images": images.cpu(), "key": key}, cache)
     return w.to(device), images
 
 
@@ -422,8 +445,18 @@ def assemble_bundle(root: str | os.PathLike = "runs/synthface-128", out: str | o
                     "at 128 px, attribute predictors, identity encoder, parser, field functions and SNR adapters",
         attributes=list(components["predictor"][1]["attributes"]), max_degree=5, adapter_snr_db=list(SNR_LEVELS),
         components=components, extra_json={"vocab.json": vocab}, component_extra_files={"language": ["vocab.json"]},
-        provenance=provenance,
+        provenance=provenance, latent_layout=_latent_layout(root),
     )
+
+
+def _latent_layout(root: Path) -> dict[str, Any] | None:
+    """The generator's latent layout for the manifest, as its ``generator.json`` records it
+    (:mod:`shared.models.world_latent`); None for a generator that records none."""
+    meta = json.loads((stage_dir(root, "generator") / "generator.json").read_text())
+    transform = meta.get("world_transform")
+    if not transform:
+        return None
+    return {"name": transform["name"], "integer_fraction": float(transform["integer_fraction"])}
 
 
 def train_all(root: str | os.PathLike = "runs/synthface-128", out: str | os.PathLike = "bundles/synthface-128",

@@ -287,3 +287,32 @@ def test_attr_term_and_warm_start(tmp_path):
     big = tiny_config(style_dim=96)
     with pytest.raises(InvalidArgumentError, match="does not fit"):
         train_generator(big, tmp_path / "four", progress=False, init_from=init)
+
+
+def test_change_boxes_frame_the_changed_pixels():
+    w = torch.zeros(3, 1, 64, 64)
+    w[0, 0, 40:44, 20:30] = 1.0                        # a 4 x 10 mouth-like patch
+    w[0, 0, 10, 10] = 0.2                              # below rel x peak: ignored
+    w[1, 0, 60:64, 0:50] = 1.0                         # at the edge, wider than the minimum
+    boxes = L.change_boxes(w, min_size=16, margin=2)   # (3, 4): x0, y0, x1, y1
+    x0, y0, x1, y1 = boxes.unbind(1)
+    assert torch.allclose(x1 - x0, y1 - y0)                                       # square
+    assert bool((x0 >= 0).all() and (y0 >= 0).all() and (x1 <= 64).all() and (y1 <= 64).all())
+    assert x0[0] <= 20 and x1[0] >= 30 and y0[0] <= 40 and y1[0] >= 44 and x1[0] - x0[0] == 16
+    assert x0[1] <= 0 and x1[1] >= 50 and y1[1] == 64                             # moved inside the image
+    assert boxes[2].tolist() == [0.0, 0.0, 64.0, 64.0]                            # nothing changed: whole image
+    image = torch.rand(3, 3, 64, 64, requires_grad=True)
+    crops = L.crop_boxes(image, boxes, 32)
+    assert crops.shape == (3, 3, 32, 32)
+    crops.sum().backward()
+    assert image.grad[0, :, 40:44, 20:30].abs().sum() > 0 and image.grad[0, :, :5, :5].abs().sum() == 0
+    with pytest.raises(InvalidArgumentError, match="shape"):
+        L.change_boxes(torch.zeros(2, 3, 8, 8))
+
+
+def test_attr_lpips_term_runs_and_is_logged(tmp_path):
+    cfg = tiny_config(steps=2, lambda_attr_lpips=1.0, attr_crop=32, eval_every=2, checkpoint_every=2)
+    train_generator(cfg, tmp_path / "run", progress=False)
+    with open(tmp_path / "run" / "losses.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 and all(float(r["attr_lpips"]) > 0 for r in rows) and all(float(r["attr"]) == 0 for r in rows)
