@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import math
 import os
 import sys
@@ -330,13 +329,12 @@ class ReportContext:
 
     def inversion_key(self) -> str:
         """sha256 (first 20 hex digits) of what the shared inversion depends on: the generator file's sha256, the
-        mean latent (the codec's mean), the start (mean, or encoder with F's and P's sha256 and the layout), r_inv, the faces (count, seed), the batch size (batches change float
+        mean latent (the codec's mean), the start (``start_fingerprint``), r_inv, the faces (count, seed), the
+        batch size (batches change float
         rounding), the device type and the torch version."""
         w_init = self.bundle.adapters.normalizer.mean.detach().float().cpu().contiguous()
-        start = self.start_mode
-        if start == "encoder":    # the start is read from the image by F and P through the latent layout
-            start += "|" + "|".join(str(self.bundle.weights_sha256(c)) for c in ("identity_encoder", "predictor"))
-            start += "|" + json.dumps(self.bundle.latent_layout, sort_keys=True)
+        from transmitter.inversion_init import start_fingerprint
+        start = start_fingerprint(self.bundle, self.start_mode)
         h = hashlib.sha256()
         for part in (self.bundle.weights_sha256("generator"), hashlib.sha256(w_init.numpy().tobytes()).hexdigest(),
                      start, self.inversion_steps, self.faces, self.seed, self.batch, self.device.type,

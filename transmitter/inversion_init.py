@@ -19,6 +19,8 @@ identity encoder and the predictor; a bundle without them is refused with a :cla
 
 from __future__ import annotations
 
+import json
+
 import torch
 from torch import Tensor, nn
 
@@ -26,7 +28,7 @@ from shared.errors import BundleError, InvalidArgumentError
 from shared.models import world_latent as WL
 
 INIT_MODES = ("auto", "mean", "encoder")
-__all__ = ["INIT_MODES", "EncoderStart", "resolve_init"]
+__all__ = ["INIT_MODES", "EncoderStart", "resolve_init", "encoder_start", "start_fingerprint"]
 
 
 class EncoderStart(nn.Module):
@@ -96,3 +98,12 @@ def encoder_start(bundle) -> EncoderStart:
     layout = bundle.latent_layout or {}
     return EncoderStart(bundle.generator, bundle.load("identity_encoder"), bundle.predictor,
                         float(layout.get("integer_fraction", 0.7)))
+
+
+def start_fingerprint(bundle, mode: str) -> str:
+    """What a start of ``mode`` (as :func:`resolve_init` gives it) depends on besides the generator: ``"mean"``, or
+    ``"encoder|<F sha256>|<P sha256>|<layout JSON>"``. Caches of inversions put it in their keys."""
+    if mode != "encoder":
+        return mode
+    shas = "|".join(str(bundle.weights_sha256(c)) for c in ("identity_encoder", "predictor"))
+    return f"encoder|{shas}|{json.dumps(bundle.latent_layout, sort_keys=True)}"

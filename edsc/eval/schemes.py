@@ -25,6 +25,7 @@ done, cache or not.
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from shared.bundle import Bundle
 from shared.errors import BundleError, EditDSCError, InvalidArgumentError
 from transmitter.instruction import Edit, expected_degree
 from transmitter.inversion import InversionConfig
+from transmitter.inversion_init import start_fingerprint
 from transmitter.jecc import EditOutcome, JECCConfig, field_step
 from transmitter.pipeline import TransmitterPipeline, channel_bandwidth_ratio
 
@@ -155,7 +157,7 @@ class Editor:
     progress : show tqdm bars on stderr.
     store : a directory where every inversion is also written (one small file per image, named by the image's
         content hash under ``generator-<sha256>/r<r_inv>-<start>/``, the start being ``mean`` or
-        ``encoder-<F and P sha256>``) and looked up before inverting: an interrupted evaluation run again with the
+        ``encoder-<sha256 of its start_fingerprint>``) and looked up before inverting: an interrupted evaluation run again with the
         same store resumes where it stopped. A stored inversion keeps the time
         measured when it was computed. None: memory only.
     """
@@ -173,8 +175,8 @@ class Editor:
         if store is not None:
             digest = (bundle.weights_sha256("generator") or "unhashed")[:16]
             start = self.tx.init_mode
-            if start == "encoder":     # the start depends on F and P too
-                start += "-" + "".join((bundle.weights_sha256(c) or "x")[:8] for c in ("identity_encoder", "predictor"))
+            if start == "encoder":     # the start depends on F, P and the latent layout too
+                start += "-" + hashlib.sha256(start_fingerprint(bundle, start).encode()).hexdigest()[:16]
             self.store = Path(store) / f"generator-{digest}" / f"r{self.inversion_steps}-{start}"
         self.loaded_from_store = 0
         self._edited: dict[tuple, _Item] = {}

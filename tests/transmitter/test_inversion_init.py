@@ -83,3 +83,15 @@ def test_encoder_start_needs_the_synthface_identity_parameters(layout_bundle):
 
     with pytest.raises(BundleError, match="identity encoder"):
         EncoderStart(layout_bundle.generator, OtherF(), layout_bundle.predictor, 0.7)
+
+
+def test_start_fingerprint_names_what_the_start_depends_on(tiny_bundle, layout_bundle, tmp_path):
+    from transmitter.inversion_init import start_fingerprint
+
+    assert start_fingerprint(Bundle(tiny_bundle), "mean") == "mean"
+    fp = start_fingerprint(layout_bundle, "encoder")
+    assert layout_bundle.weights_sha256("identity_encoder") in fp and layout_bundle.weights_sha256("predictor") in fp
+    other = tmp_path / "other-fraction"
+    shutil.copytree(layout_bundle.path, other)
+    update_manifest(other, latent_layout={"name": WL.LAYOUT, "integer_fraction": 0.5})
+    assert start_fingerprint(Bundle(other), "encoder") != fp
