@@ -228,12 +228,15 @@ class WorldFaces:
 
 @dataclass
 class Inverted:
-    """The shared inversion of :attr:`ReportContext.faces`: latents (N, D), G(w) (N, 3, R, R), LPIPS (N,)."""
+    """The shared inversion of :attr:`ReportContext.faces`: latents (N, D), G(w) (N, 3, R, R), LPIPS (N,), the
+    iteration each latent comes from (N,) and whether it passed the degree guard (N,)."""
 
     w: Tensor
     images: Tensor
     lpips: Tensor
     seconds: float
+    step: Tensor
+    guarded: Tensor
 
 
 @dataclass
@@ -281,8 +284,9 @@ class ReportContext:
     def eval_predictor(self) -> torch.nn.Module:
         return self.bundle.load("eval_predictor")
 
+    @cached_property
     def transmitter(self):
-        """A :class:`~transmitter.pipeline.TransmitterPipeline` with the report's r_inv and r_edit."""
+        """The :class:`~transmitter.pipeline.TransmitterPipeline` (report's r_inv and r_edit) every section shares."""
         from transmitter.inversion import InversionConfig
         from transmitter.jecc import JECCConfig
         from transmitter.pipeline import TransmitterPipeline
@@ -321,6 +325,12 @@ class ReportContext:
 
         return callback
 
+    @property
+    def inversion_batch(self) -> int:
+        """Images per inversion batch: :attr:`batch`, capped on the CPU (:func:`transmitter.inversion.batch_size`)."""
+        from transmitter.inversion import batch_size
+        return batch_size(self.device, self.batch)
+
     @cached_property
     def start_mode(self) -> str:
         """Where the report's inversion starts (the transmitter's default for this bundle): "mean" or "encoder"."""
@@ -329,15 +339,14 @@ class ReportContext:
 
     def inversion_key(self) -> str:
         """sha256 (first 20 hex digits) of what the shared inversion depends on: the generator file's sha256, the
-        mean latent (the codec's mean), the start (``start_fingerprint``), r_inv, the faces (count, seed), the
+        mean latent (the codec's mean), the start and guard (``TransmitterPipeline.inversion_fingerprint``), r_inv, the faces (count, seed), the
         batch size (batches change float
         rounding), the device type and the torch version."""
         w_init = self.bundle.adapters.normalizer.mean.detach().float().cpu().contiguous()
-        from transmitter.inversion_init import start_fingerprint
-        start = start_fingerprint(self.bundle, self.start_mode)
+        start = self.transmitter.inversion_fingerprint
         h = hashlib.sha256()
         for part in (self.bundle.weights_sha256("generator"), hashlib.sha256(w_init.numpy().tobytes()).hexdigest(),
-                     start, self.inversion_steps, self.faces, self.seed, self.batch, self.device.type,
+                     start, self.inversion_steps, self.faces, self.seed, self.inversion_batch, self.device.type,
                      torch.__version__):
             h.update(f"{part}|".encode())
         return h.hexdigest()[:20]
@@ -355,35 +364,34 @@ class ReportContext:
                            f"(computed in {float(saved['seconds']):.0f} s)")
                 self.timings["inversion_s"] = 0.0
                 self.timings["inversion_cached_s"] = float(saved["seconds"])
-                return Inverted(saved["w"], saved["images"], saved["lpips"].cpu(), float(saved["seconds"]))
+                return Inverted(saved["w"], saved["images"], saved["lpips"].cpu(), float(saved["seconds"]),
+                                saved["step"].cpu(), saved["guarded"].cpu())
         inverted = self._invert()
         if path is not None:
             save_torch({"w": inverted.w.cpu(), "images": inverted.images.cpu(), "lpips": inverted.lpips,
-                        "seconds": inverted.seconds}, path)
+                        "seconds": inverted.seconds, "step": inverted.step, "guarded": inverted.guarded}, path)
             _log(self, f"inversion: saved to {path}")
         return inverted
 
     def _invert(self) -> Inverted:
         """Invert :attr:`shared_faces` in batches."""
-        from transmitter.inversion import InversionConfig, invert
-
         t0 = time.perf_counter()
         target = self.shared_faces.renders
-        config = InversionConfig(steps=self.inversion_steps)
-        tx = self.transmitter()
-        n_batches = math.ceil(target.shape[0] / self.batch)
+        tx = self.transmitter
+        step = self.inversion_batch
+        n_batches = math.ceil(target.shape[0] / step)
         parts = []
-        for start in range(0, target.shape[0], self.batch):
+        for start in range(0, target.shape[0], step):
             estimate = self._inversion_estimate(n_batches) if start == 0 and self.progress else None
-            chunk = target[start:start + self.batch]
-            parts.append(invert(self.bundle.generator, chunk, self.lpips, config, w_init=tx.start_latent(chunk),
-                                progress=estimate))
-            _log(self, f"inversion: {min(start + self.batch, target.shape[0])}/{target.shape[0]} faces after "
+            chunk = target[start:start + step]
+            parts.append(tx.invert(chunk, step_callback=estimate))
+            _log(self, f"inversion: {min(start + step, target.shape[0])}/{target.shape[0]} faces after "
                        f"{time.perf_counter() - t0:.0f} s")
         seconds = time.perf_counter() - t0
         self.timings["inversion_s"] = seconds
         return Inverted(torch.cat([p.w for p in parts]), torch.cat([p.image for p in parts]),
-                        torch.cat([p.lpips.reshape(-1) for p in parts]).cpu(), seconds)
+                        torch.cat([p.lpips.reshape(-1) for p in parts]).cpu(), seconds,
+                        torch.cat([p.step for p in parts]).cpu(), torch.cat([p.guarded for p in parts]).cpu())
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -406,19 +414,39 @@ def generator_section(ctx: ReportContext) -> dict[str, Any]:
                      "image vs the true degrees", "checks": checks, "info": info}
 
 
+def _start_scores(ctx: ReportContext) -> dict[str, Any]:
+    """Step 0 of the inversion, G(w_0) from the transmitter's start: its LPIPS to the render and the evaluation
+    predictor's exact share per attribute; shows what the r_inv steps add and what they cost. Empty for the mean
+    start (one image for every face)."""
+    if ctx.start_mode != "encoder":
+        return {}
+    faces, G = ctx.shared_faces, ctx.bundle.generator
+    w0 = _batched(ctx.transmitter.start_latent, faces.renders, batch=ctx.batch)                     # (N, D)
+    images = _batched(G.synthesis, w0, batch=ctx.batch)                                               # (N, 3, R, R)
+    lp = _batched(ctx.lpips, images, faces.renders, batch=ctx.batch).reshape(-1)                      # (N,)
+    exact, _ = _accuracy(_read_degrees(ctx.eval_predictor, images, ctx.batch), faces.degrees)
+    return {"start_lpips_mean": _num(lp.mean()), "start_eval_exact": exact}
+
+
 def inversion_section(ctx: ReportContext) -> dict[str, Any]:
     """The paper's inversion of held-out renders: LPIPS(G(w_inv), render) and degrees on G(w_inv)."""
     inv, faces = ctx.inverted, ctx.shared_faces
     exact, within = _accuracy(_read_degrees(ctx.eval_predictor, inv.images, ctx.batch), faces.degrees)
+    start = _start_scores(ctx)
     checks = {"lpips_mean": check("inversion", "lpips_mean", inv.lpips.mean())}
     checks.update({f"eval_exact.{a}": check("inversion", "eval_exact", v) for a, v in exact.items()})
     n = inv.w.shape[0]
     info = {"lpips_max": _num(inv.lpips.max()), "lpips_median": _num(inv.lpips.median()), "eval_within1": within,
             "faces": n, "steps": ctx.inversion_steps, "batch": ctx.batch, "seconds": _num(inv.seconds, 3),
             "seconds_per_face": _num(inv.seconds / max(1, n), 4), "start": ctx.start_mode,
-            "from_cache": "inversion_cached_s" in ctx.timings}
+            "from_cache": "inversion_cached_s" in ctx.timings, **start,
+            "degree_guard": ctx.transmitter.inversion_config.keep_degrees,
+            "guard_passed": _num(inv.guarded.float().mean()),
+            "earlier_iterate": _num((inv.step < ctx.inversion_steps).float().mean()),
+            "returned_step_mean": _num(inv.step.float().mean(), 2)}
+    guard = ", degree guard" if ctx.transmitter.inversion_config.keep_degrees else ""
     return {"about": f"inversion (InversionConfig defaults, r_inv {ctx.inversion_steps}, start: "
-                     f"{ctx.start_mode}) of held-out renders",
+                     f"{ctx.start_mode}{guard}) of held-out renders",
             "checks": checks, "info": info}
 
 
@@ -551,7 +579,7 @@ def jecc_section(ctx: ReportContext) -> dict[str, Any]:
     faces, inv = ctx.shared_faces, ctx.inverted
     items = _instructions(ctx, "jecc", faces.degrees)
     parsed, edits = _parse_or_label(ctx, items)
-    tx, rx = ctx.transmitter(), ReceiverPipeline(ctx.bundle)
+    tx, rx = ctx.transmitter, ReceiverPipeline(ctx.bundle)
     outs: list = []
     received = []
     for start in range(0, inv.w.shape[0], ctx.batch):
@@ -630,7 +658,7 @@ def cost_section(ctx: ReportContext) -> dict[str, Any]:
 
     face = ctx.world_faces("cost", 1)
     items = _instructions(ctx, "cost", face.degrees)
-    tx, rx = ctx.transmitter(), ReceiverPipeline(ctx.bundle)
+    tx, rx = ctx.transmitter, ReceiverPipeline(ctx.bundle)
     t0 = time.perf_counter()
     _, edits = _parse_or_label(ctx, items)
     t_parse = time.perf_counter() - t0

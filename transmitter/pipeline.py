@@ -20,8 +20,9 @@ from shared.bundle import Bundle
 from shared.errors import BundleError, InvalidArgumentError
 from shared.lpips import get_lpips
 from transmitter.instruction import Edit, InstructionParser, expected_degree
-from transmitter.inversion import InversionConfig, invert
-from transmitter.inversion_init import encoder_start, resolve_init
+from transmitter.inversion import DegreeGuard, InversionConfig, invert
+from transmitter.inversion import ProgressFn as InversionProgressFn
+from transmitter.inversion_init import encoder_start, resolve_init, start_fingerprint
 from transmitter.jecc import EditOutcome, JECCConfig, run_jecc
 
 ProgressFn = Callable[[str, int, int], None]   # (stage "inversion" | "editing", step, total)
@@ -92,17 +93,32 @@ class TransmitterPipeline:
                 raise InvalidArgumentError(f"{prefix}{exc}") from None
         return edits
 
+    @property
+    def inversion_fingerprint(self) -> str:
+        """What this pipeline's inversions depend on besides the generator, r_inv and the image: the start
+        (:func:`~transmitter.inversion_init.start_fingerprint`) and, with the degree guard, P's sha256. Caches of
+        inversions put it in their keys."""
+        start = start_fingerprint(self.bundle, self.init_mode)
+        if self.inversion_config.keep_degrees:
+            start += f"|guard|{self.bundle.weights_sha256('predictor')}"
+        return start
+
     def start_latent(self, images: torch.Tensor) -> torch.Tensor:
         """Where the inversion of ``images`` (B, 3, R, R) starts: (B, D) from the encoder, or the mean (1, D)."""
         if self._encoder_start is None:
             return self.w_avg
         return self._encoder_start(images.to(self.device))
 
-    def invert(self, images: torch.Tensor, progress: ProgressFn | None = None):
-        cb = (lambda it, total, loss: progress("inversion", it, total)) if progress else None
+    def invert(self, images: torch.Tensor, progress: ProgressFn | None = None,
+               step_callback: InversionProgressFn | None = None):
+        """Invert ``images`` (B, 3, R, R) from :meth:`start_latent`, with the degree guard when the config asks for
+        it. ``progress`` gets ("inversion", step, total); ``step_callback`` gets :func:`invert`'s (step, total, loss)."""
+        if progress is not None:
+            step_callback = lambda it, total, loss: progress("inversion", it, total)  # noqa: E731
         images = images.to(self.device)
+        guard = DegreeGuard(self.predictor, images) if self.inversion_config.keep_degrees else None
         return invert(self.generator, images, self.lpips, self.inversion_config,
-                      w_init=self.start_latent(images), progress=cb)
+                      w_init=self.start_latent(images), progress=step_callback, guard=guard)
 
     def run(self, instructions: Sequence[str], snr_db: Sequence[float], images: torch.Tensor | None = None,
             w_start: torch.Tensor | None = None, edits: Sequence[Edit] | None = None,

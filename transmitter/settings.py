@@ -20,6 +20,7 @@ class TransmitterServiceSettings(BaseSettings):
     device: Optional[str] = None              # default: EDSC_DEVICE (auto: CUDA when present)
     inversion_steps: int = 110                # r_inv when the request leaves it at 0
     inversion_init: str = "auto"              # inversion start: auto | mean | encoder (transmitter.inversion_init)
+    inversion_keep_degrees: bool = True       # degree guard: the best iterate P reads as the photo (inversion.py)
     edit_steps: int = 100                     # r_edit (JECC max steps) when the request leaves it at 0
     max_inversion_steps: int = 1000           # cap on a request's inversion_steps
     max_edit_steps: int = 1000                # cap on a request's edit_steps

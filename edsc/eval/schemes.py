@@ -44,8 +44,7 @@ from receiver.equalization import recover
 from shared.bundle import Bundle
 from shared.errors import BundleError, EditDSCError, InvalidArgumentError
 from transmitter.instruction import Edit, expected_degree
-from transmitter.inversion import InversionConfig
-from transmitter.inversion_init import start_fingerprint
+from transmitter.inversion import batch_size as inversion_batch_size, InversionConfig
 from transmitter.jecc import EditOutcome, JECCConfig, field_step
 from transmitter.pipeline import TransmitterPipeline, channel_bandwidth_ratio
 
@@ -157,7 +156,7 @@ class Editor:
     progress : show tqdm bars on stderr.
     store : a directory where every inversion is also written (one small file per image, named by the image's
         content hash under ``generator-<sha256>/r<r_inv>-<start>/``, the start being ``mean`` or
-        ``encoder-<sha256 of its start_fingerprint>``) and looked up before inverting: an interrupted evaluation run again with the
+        ``<mode>-<sha256 of TransmitterPipeline.inversion_fingerprint>``: encoder start, degree guard) and looked up before inverting: an interrupted evaluation run again with the
         same store resumes where it stopped. A stored inversion keeps the time
         measured when it was computed. None: memory only.
     """
@@ -175,8 +174,9 @@ class Editor:
         if store is not None:
             digest = (bundle.weights_sha256("generator") or "unhashed")[:16]
             start = self.tx.init_mode
-            if start == "encoder":     # the start depends on F, P and the latent layout too
-                start += "-" + hashlib.sha256(start_fingerprint(bundle, start).encode()).hexdigest()[:16]
+            fingerprint = self.tx.inversion_fingerprint
+            if fingerprint != start:   # the encoder start (F, P, latent layout) or the degree guard (P)
+                start += "-" + hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
             self.store = Path(store) / f"generator-{digest}" / f"r{self.inversion_steps}-{start}"
         self.loaded_from_store = 0
         self._edited: dict[tuple, _Item] = {}
@@ -188,8 +188,9 @@ class Editor:
 
     def _invert_new(self, images: Tensor, keys: list[str]) -> None:
         """Invert ``images`` (n, 3, R, R) in chunks and cache (w, lpips, cost per image) under ``keys``."""
-        for start in range(0, images.shape[0], _CHUNK):
-            chunk = images[start:start + _CHUNK]
+        step = inversion_batch_size(self.device, _CHUNK)
+        for start in range(0, images.shape[0], step):
+            chunk = images[start:start + step]
             with self._bar("inversion", self.inversion_steps) as bar, measured(self.device) as m:
                 result = self.tx.invert(chunk, lambda stage, step, total: bar.update(step - bar.n))
             cost = Cost.per_image(m, chunk.shape[0])

@@ -233,3 +233,24 @@ def test_cli_unwritable_inversion_cache_exits_2_before_any_work(capsys, tiny_bun
     code = main(["bundle", "report", "--bundle", str(tiny_bundle), "--inversion-cache", str(tmp_path / "file" / "c")])
     out, err = capsys.readouterr()
     assert code == 2 and "cannot write the inversion cache" in err and "Traceback" not in err
+
+
+def test_inversion_reports_its_start(tiny_bundle, tmp_path):
+    """With the encoder start the section also scores step 0, G(w_0); at r_inv 0 that is the inversion itself. The
+    mean start has no per-face step 0 to score."""
+    import shutil
+
+    from shared.bundle import update_manifest
+    from shared.models import world_latent as WL
+
+    layout = tmp_path / "tiny-layout"
+    shutil.copytree(tiny_bundle, layout)
+    update_manifest(layout, latent_layout={"name": WL.LAYOUT, "integer_fraction": 0.7})
+    small = {**SMALL, "faces": 3}
+    info = bundle_report(layout, sections="inversion", **{**small, "inversion_steps": 0})["sections"]["inversion"]
+    assert info["info"]["start"] == "encoder" and set(info["info"]["start_eval_exact"]) == set(ATTRS)
+    for a in ATTRS:
+        assert info["info"]["start_eval_exact"][a] == info["checks"][f"eval_exact.{a}"]["value"]
+    assert info["info"]["start_lpips_mean"] == pytest.approx(info["checks"]["lpips_mean"]["value"], abs=1e-4)
+    mean = bundle_report(tiny_bundle, sections="inversion", **small)["sections"]["inversion"]["info"]
+    assert mean["start"] == "mean" and "start_eval_exact" not in mean and "start_lpips_mean" not in mean

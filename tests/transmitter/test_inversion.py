@@ -111,3 +111,59 @@ def test_bad_inputs(generator, lpips_fn):
         invert(generator, torch.full((1, 3, SIZE, SIZE), float("nan")), lpips_fn)
     with pytest.raises(InvalidArgumentError, match="steps"):
         InversionConfig(steps=-1)
+
+
+class _Script:
+    """A guard that answers from a script: call k returns ``answers[k]`` (B,) (the last answer repeats)."""
+
+    def __init__(self, *answers):
+        self.answers, self.calls = [torch.tensor(a) for a in answers], 0
+
+    def __call__(self, images):
+        a = self.answers[min(self.calls, len(self.answers) - 1)]
+        self.calls += 1
+        assert images.shape[0] == a.shape[0]
+        return a
+
+
+def test_guard_returns_the_lowest_loss_iterate_that_passes(generator, lpips_fn):
+    w_true, images = _targets(generator, 3, seed=4)
+    start = generator.mean_latent(256)
+    cfg = InversionConfig(steps=6)
+    plain = invert(generator, images, lpips_fn, cfg, w_init=start)
+    assert (plain.step == 6).all() and plain.guarded.all()
+    # image 0 passes only at the start (call 0), image 1 never, image 2 always
+    guard = _Script([True, False, True], [False, False, True])
+    out = invert(generator, images, lpips_fn, cfg, w_init=start, guard=guard)
+    assert guard.calls == 7                                          # the start, 5 more iterates, the last one
+    assert out.step.tolist()[:2] == [0, 6] and out.guarded.tolist() == [True, False, True]
+    assert torch.allclose(out.w[0], start[0]) and torch.allclose(out.w[1], plain.w[1], atol=1e-6)
+    # image 2: the lowest J of the whole run (the history plus the last iterate)
+    every = torch.cat([plain.history[:, 2], plain.loss[2:3].cpu()])
+    assert out.loss[2].item() == pytest.approx(every.min().item(), rel=1e-5)
+    assert out.step[2].item() == int(every.argmin())
+    # the returned image and LPIPS are those of the returned latent
+    with torch.no_grad():
+        again = generator.synthesis(out.w)
+    assert torch.allclose(again, out.image, atol=1e-5)
+    assert torch.allclose(lpips_fn(again, images).reshape(-1), out.lpips, atol=1e-5)
+
+
+def test_degree_guard_reads_the_photo_once(generator):
+    from transmitter.inversion import DegreeGuard
+
+    class Fixed(torch.nn.Module):                       # a predictor that reads the image's mean brightness
+        def predict(self, images):
+            from types import SimpleNamespace
+            return SimpleNamespace(degree=(images.mean((1, 2, 3)) > 0).long().unsqueeze(1).repeat(1, 5))
+
+    photos = torch.stack([torch.full((3, 8, 8), 0.5), torch.full((3, 8, 8), -0.5)])   # degrees 1 and 0
+    guard = DegreeGuard(Fixed(), photos)
+    assert guard(photos).tolist() == [True, True]
+    assert guard(-photos).tolist() == [False, False]
+
+
+def test_batch_size_caps_the_cpu_only():
+    from transmitter.inversion import CPU_BATCH, batch_size
+
+    assert batch_size("cpu", 50) == CPU_BATCH and batch_size("cpu", 3) == 3 and batch_size("cuda:0", 50) == 50

@@ -95,3 +95,22 @@ def test_start_fingerprint_names_what_the_start_depends_on(tiny_bundle, layout_b
     shutil.copytree(layout_bundle.path, other)
     update_manifest(other, latent_layout={"name": WL.LAYOUT, "integer_fraction": 0.5})
     assert start_fingerprint(Bundle(other), "encoder") != fp
+
+
+def test_degree_guard_is_on_by_default_and_in_the_fingerprint(tiny_bundle):
+    from transmitter.inversion import InversionConfig
+    from transmitter.pipeline import TransmitterPipeline
+
+    b = Bundle(tiny_bundle)
+    on = TransmitterPipeline(b, InversionConfig(steps=2))
+    off = TransmitterPipeline(b, InversionConfig(steps=2, keep_degrees=False))
+    assert off.inversion_fingerprint == "mean"
+    assert on.inversion_fingerprint == f"mean|guard|{b.weights_sha256('predictor')}"
+    images = _images(n=2)
+    plain = off.invert(images)
+    assert plain.guarded.all() and (plain.step == 2).all()
+    guarded = on.invert(images)
+    p = b.predictor.predict(images).degree
+    ok = (b.predictor.predict(guarded.image).degree == p).all(1)
+    assert torch.equal(ok, guarded.guarded)                  # the returned iterate passed, or nothing did
+    assert torch.equal(guarded.w[~ok], plain.w[~ok])         # where nothing passed: the paper's last iterate
