@@ -334,14 +334,13 @@ class ReportContext:
     @cached_property
     def start_mode(self) -> str:
         """Where the report's inversion starts (the transmitter's default for this bundle): "mean" or "encoder"."""
-        from transmitter.inversion_init import resolve_init
-        return resolve_init("auto", self.bundle)
+        return self.transmitter.init_mode
 
     def inversion_key(self) -> str:
         """sha256 (first 20 hex digits) of what the shared inversion depends on: the generator file's sha256, the
-        mean latent (the codec's mean), the start and guard (``TransmitterPipeline.inversion_fingerprint``), r_inv, the faces (count, seed), the
-        batch size (batches change float
-        rounding), the device type and the torch version."""
+        mean latent (the codec's mean), the start and guard (``TransmitterPipeline.inversion_fingerprint``), r_inv,
+        the faces (count, seed), the inversion batch size (batches change float rounding), the device type and the
+        torch version."""
         w_init = self.bundle.adapters.normalizer.mean.detach().float().cpu().contiguous()
         start = self.transmitter.inversion_fingerprint
         h = hashlib.sha256()
@@ -437,7 +436,7 @@ def inversion_section(ctx: ReportContext) -> dict[str, Any]:
     checks.update({f"eval_exact.{a}": check("inversion", "eval_exact", v) for a, v in exact.items()})
     n = inv.w.shape[0]
     info = {"lpips_max": _num(inv.lpips.max()), "lpips_median": _num(inv.lpips.median()), "eval_within1": within,
-            "faces": n, "steps": ctx.inversion_steps, "batch": ctx.batch, "seconds": _num(inv.seconds, 3),
+            "faces": n, "steps": ctx.inversion_steps, "batch": ctx.inversion_batch, "seconds": _num(inv.seconds, 3),
             "seconds_per_face": _num(inv.seconds / max(1, n), 4), "start": ctx.start_mode,
             "from_cache": "inversion_cached_s" in ctx.timings, **start,
             "degree_guard": ctx.transmitter.inversion_config.keep_degrees,

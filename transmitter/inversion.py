@@ -78,6 +78,8 @@ class InversionConfig:
     init: str = "auto"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.keep_degrees, bool):
+            raise InvalidArgumentError(f"keep_degrees must be True or False, got {self.keep_degrees!r}")
         if self.init not in ("auto", "mean", "encoder"):
             raise InvalidArgumentError(f"inversion init must be 'auto', 'mean' or 'encoder', got {self.init!r}")
         if not (isinstance(self.steps, int) and 0 <= self.steps <= 10_000):

@@ -155,10 +155,10 @@ class Editor:
     label : prefix of the progress bars.
     progress : show tqdm bars on stderr.
     store : a directory where every inversion is also written (one small file per image, named by the image's
-        content hash under ``generator-<sha256>/r<r_inv>-<start>/``, the start being ``mean`` or
-        ``<mode>-<sha256 of TransmitterPipeline.inversion_fingerprint>``: encoder start, degree guard) and looked up before inverting: an interrupted evaluation run again with the
-        same store resumes where it stopped. A stored inversion keeps the time
-        measured when it was computed. None: memory only.
+        content hash under ``generator-<sha256>/r<r_inv>-<start>/``, the start being ``mean``, or
+        ``<mode>-<sha256 of TransmitterPipeline.inversion_fingerprint>`` with the encoder start or the degree guard)
+        and looked up before inverting: an interrupted evaluation run again with the same store resumes where it
+        stopped. A stored inversion keeps the time measured when it was computed. None: memory only.
     """
 
     def __init__(self, bundle: Bundle, inversion_steps: int, jecc: JECCConfig, label: str = "",

@@ -111,6 +111,8 @@ def test_bad_inputs(generator, lpips_fn):
         invert(generator, torch.full((1, 3, SIZE, SIZE), float("nan")), lpips_fn)
     with pytest.raises(InvalidArgumentError, match="steps"):
         InversionConfig(steps=-1)
+    with pytest.raises(InvalidArgumentError, match="keep_degrees"):
+        InversionConfig(keep_degrees="yes")
 
 
 class _Script:
@@ -149,7 +151,7 @@ def test_guard_returns_the_lowest_loss_iterate_that_passes(generator, lpips_fn):
     assert torch.allclose(lpips_fn(again, images).reshape(-1), out.lpips, atol=1e-5)
 
 
-def test_degree_guard_reads_the_photo_once(generator):
+def test_degree_guard_compares_with_the_photos_degrees(generator):
     from transmitter.inversion import DegreeGuard
 
     class Fixed(torch.nn.Module):                       # a predictor that reads the image's mean brightness
