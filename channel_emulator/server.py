@@ -15,6 +15,7 @@ from channel_emulator.config import ChannelConfig
 from channel_emulator.framing import build_layout
 from channel_emulator.link import apply_channel
 from channel_emulator.settings import ChannelServiceSettings
+from shared.config import load_settings
 from shared.errors import InvalidArgumentError
 from shared.rpc.convert import channel_params_to_dict, report_to_proto, side_info_to_proto
 from shared.rpc.editdsc.v1 import channel_pb2, channel_pb2_grpc, receiver_pb2, receiver_pb2_grpc
@@ -112,7 +113,7 @@ def build(settings: ChannelServiceSettings | None = None) -> tuple[Server, Chann
 
 
 def main() -> int:
-    s = ChannelServiceSettings()
+    s = load_settings(ChannelServiceSettings)
     setup_logging(s.log_level, s.log_format)
     server, servicer = build(s)
     server.start()

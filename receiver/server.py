@@ -19,7 +19,7 @@ from receiver.equalization import RECOVER_EQUALIZERS, recover
 from receiver.settings import ReceiverServiceSettings
 from receiver.store import ResultStore
 from shared.bundle import Bundle
-from shared.config import pick_device, settings as common_settings
+from shared.config import load_settings, pick_device, settings as common_settings
 from shared.errors import InvalidArgumentError
 from shared.image_io import encode_png
 from shared.rpc.convert import channel_params_to_dict, edit_to_dict, outcome_to_dict, report_to_dict, \
@@ -132,7 +132,7 @@ def main() -> int:
 
     from receiver.http import create_app
 
-    s = ReceiverServiceSettings()
+    s = load_settings(ReceiverServiceSettings)
     setup_logging(s.log_level, s.log_format)
     server, servicer, store, metrics = build(s)
     app = create_app(store, lambda: servicer.ready, metrics.registry, s.max_wait_s, s.page_size_max)

@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
+from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import InvalidArgumentError
@@ -42,6 +43,21 @@ class CommonSettings(BaseSettings):
 def settings() -> CommonSettings:
     """The current settings (read from the environment on every call, so tests can change it)."""
     return CommonSettings()
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load_settings(cls: type[SettingsT]) -> SettingsT:
+    """``cls()`` read from the environment, for a service's ``main``: a bad value ends the process with exit
+    code 1 and one line per bad variable (name, problem, value) instead of a traceback."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        lines = [f"{prefix}{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']} (got {e.get('input')!r})"
+                 for e in exc.errors()]
+        raise SystemExit("bad setting:\n  " + "\n  ".join(lines)) from None
 
 
 def pick_device(preference: str | None = None) -> "torch.device":

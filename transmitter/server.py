@@ -20,7 +20,7 @@ import torch
 
 from shared.bundle import Bundle
 from shared.channel.limits import check_snr_db
-from shared.config import pick_device, settings as common_settings
+from shared.config import load_settings, pick_device, settings as common_settings
 from shared.errors import InvalidArgumentError
 from shared.image_io import load_image_tensor
 from shared.rpc.convert import edit_to_proto, outcome_to_proto
@@ -246,7 +246,7 @@ def build(settings: TransmitterServiceSettings | None = None):
 
 
 def main() -> int:
-    s = TransmitterServiceSettings()
+    s = load_settings(TransmitterServiceSettings)
     setup_logging(s.log_level, s.log_format)
     server, servicer = build(s)
     server.start()
