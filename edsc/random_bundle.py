@@ -28,8 +28,9 @@ TINY_CHANNELS = {4: 64, 8: 64, 16: 32, 32: 32, 64: 16, 128: 16, 256: 8}
 
 def make_random_bundle(path: str | Path, size: int = 64, seed: int = 0, n_mlp: int = 2,
                        snr_levels: tuple[float, ...] = (-6.0, 0.0, 6.0, 12.0, 18.0),
-                       adapter_hidden: int = 64, name: str = "random-tiny") -> Path:
-    """Write a random-init bundle at ``path`` (deterministic for ``seed``) and return the path."""
+                       adapter_hidden: int = 64, name: str = "random-tiny", prior: bool = False) -> Path:
+    """Write a random-init bundle at ``path`` (deterministic for ``seed``) and return the path; ``prior``: the codec
+    has A_CD's LMMSE front end (fitted to the random mapping network, floor 0.1)."""
     torch.manual_seed(seed)
     attributes = list(DEFAULT_ATTRIBUTES)
     channels = {r: c for r, c in TINY_CHANNELS.items() if r <= size}
@@ -50,8 +51,11 @@ def make_random_bundle(path: str | Path, size: int = 64, seed: int = 0, n_mlp: i
 
     fields = FieldBank.residual(attributes, FieldConfig(hidden=64, layers=2, step_scale=0.05))
     codec = LinkCodec(LinkCodecConfig(snr_levels=list(snr_levels), adapter={"hidden": adapter_hidden, "blocks": 1},
-                                      rescale=True))
+                                      rescale=True, prior=prior))
     codec.fit_normalizer(generator, n=2048, seed=seed)
+    if prior:
+        codec.fit_prior(generator, n=2048, seed=seed)
+        codec.prior.floor.fill_(0.1)
 
     field_cfg = {"attributes": attributes, "field": FieldConfig(hidden=64, layers=2, step_scale=0.05).to_dict()}
     return write_bundle(

@@ -57,6 +57,8 @@ ADAPTER_VAL_ITEMS = 32      # validation faces of the adapters' early stopping (
 #: Field functions of the built-in bundle (eq. 11): M = 3 linear layers of width 256.
 FIELD = {"dim": 512, "hidden": 256, "layers": 3, "negative_slope": 0.2, "step_scale": 1.0, "zero_init_last": False}
 HALF_MIN_NUMEL = 1024
+ADAPTER_PRIOR = True        # A_CD starts with the LMMSE front end (shared.models.latent_prior)
+PRIOR_LATENTS = 20000       # mapped latents the prior's covariance is fitted to
 
 # The file each stage leaves when it is complete.
 _OUTPUT = {
@@ -141,11 +143,15 @@ def _load_identity(root: Path, device) -> torch.nn.Module:
                                 "identity_encoder.safetensors", build_identity_encoder, device)
 
 
-def initial_codec(generator: torch.nn.Module) -> torch.nn.Module:
-    """The link codec before stage (f): identity adapters, normaliser fitted to G's mapping (seed 0)."""
+def initial_codec(generator: torch.nn.Module, prior: bool = False) -> torch.nn.Module:
+    """The link codec before stage (f): identity adapters, normaliser fitted to G's mapping (seed 0); with
+    ``prior`` also A_CD's LMMSE front end fitted to G's mapping (its floor is set by the adapters stage)."""
     from shared.models.codec import LinkCodec, LinkCodecConfig
-    codec = LinkCodec(LinkCodecConfig(snr_levels=list(SNR_LEVELS), adapter=dict(ADAPTER), rescale=True))
+    codec = LinkCodec(LinkCodecConfig(snr_levels=list(SNR_LEVELS), adapter=dict(ADAPTER), rescale=True,
+                                      prior=prior))
     codec.fit_normalizer(generator, n=8192, seed=0)
+    if prior:
+        codec.fit_prior(generator, n=PRIOR_LATENTS, seed=0)
     p = next(generator.parameters())
     return codec.to(p.device).eval()
 
@@ -295,16 +301,28 @@ def _encoder_start(root: Path, generator: torch.nn.Module, device) -> torch.nn.M
                         layout["integer_fraction"])
 
 
-def _adapter_data(root: Path, generator: torch.nn.Module, n: int, device, stream: str = "train/adapters/faces",
-                  cache_name: str = "inverted.pt") -> tuple[torch.Tensor, torch.Tensor]:
+def adapter_items(generator: torch.nn.Module, start: Callable[[torch.Tensor], torch.Tensor], n: int, device,
+                  stream: str = "train/adapters/faces") -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` SynthFace renders from ``stream`` (held out from every other stage) and their inversions at r_inv 110
-    from the encoder start, cached in the stage directory as ``cache_name`` (used again only for the same
-    generator weights and start)."""
+    from ``start`` (the encoder start), in batches of 13: (latents (n, D), images (n, 3, 128, 128))."""
     from edsc.train.common import make_generator
     from edsc.world.synthface import render, sample_degrees, sample_identity
     from shared.lpips import get_lpips
     from transmitter.inversion import InversionConfig, invert
 
+    g = make_generator(stream, 0)
+    identity, degrees = sample_identity(n, generator=g), sample_degrees(n, generator=g)
+    images = render(identity, degrees).to(device)                                   # (n, 3, 128, 128)
+    lp = get_lpips("alex", device)
+    w = torch.cat([invert(generator, images[i:i + 13], lp, InversionConfig(), w_init=start(images[i:i + 13])).w
+                   for i in range(0, n, 13)])
+    return w, images
+
+
+def _adapter_data(root: Path, generator: torch.nn.Module, n: int, device, stream: str = "train/adapters/faces",
+                  cache_name: str = "inverted.pt") -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`adapter_items` from the run's encoder start, cached in the stage directory as ``cache_name`` (used
+    again only for the same generator weights and start)."""
     from shared.bundle import sha256_file
 
     cache = stage_dir(root, "adapters") / cache_name
@@ -313,13 +331,7 @@ def _adapter_data(root: Path, generator: torch.nn.Module, n: int, device, stream
         data = torch.load(cache, map_location=device)
         if data["latents"].shape[0] == n and data.get("key") == key:
             return data["latents"], data["images"]
-    g = make_generator(stream, 0)
-    identity, degrees = sample_identity(n, generator=g), sample_degrees(n, generator=g)
-    images = render(identity, degrees).to(device)                                   # (n, 3, 128, 128)
-    lp = get_lpips("alex", device)
-    start = _encoder_start(root, generator, device)       # the transmitter's default start for this bundle
-    w = torch.cat([invert(generator, images[i:i + 13], lp, InversionConfig(), w_init=start(images[i:i + 13])).w
-                   for i in range(0, n, 13)])
+    w, images = adapter_items(generator, _encoder_start(root, generator, device), n, device, stream)
     cache.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"latents": w.cpu(), "images": images.cpu(), "key": key}, cache)
     return w.to(device), images
@@ -327,21 +339,18 @@ def _adapter_data(root: Path, generator: torch.nn.Module, n: int, device, stream
 
 def _adapters(root: Path, preset: str, device: str, time_limit: float | None) -> dict:
     from safetensors.torch import save_file
-    from edsc.train.adapters import AdapterTrainConfig, train_adapters
     from edsc.train.common import write_json
 
     _need(root, "generator")
     d = stage_dir(root, "adapters")
     d.mkdir(parents=True, exist_ok=True)
     generator = load_generator(root, device)
-    codec = initial_codec(generator)
-    cfg = AdapterTrainConfig(steps=60 if preset == "cpu" else 300, lr=1e-3, n_ft=10, n_eval=16, batch_size=10,
-                             n_val=ADAPTER_VAL_ITEMS, val_every=10, warmup=5, final_frac=0.1, ckpt_every=20)
+    codec = initial_codec(generator, prior=ADAPTER_PRIOR)
+    cfg = adapter_train_config(preset)
     latents, images = _adapter_data(root, generator, cfg.n_ft + cfg.n_eval, device)
     # the validation items of early stopping: their own stream, so the n_ft / n_eval items stay as they were
     val_latents, val_images = _adapter_data(root, generator, cfg.n_val, device, "train/adapters/val-faces",
                                             "inverted-val.pt")
-    latents, images = torch.cat([latents, val_latents]), torch.cat([images, val_images])
     # the tuned share's denominator: every network of the system that is trained by now (G and the codec are
     # counted by train_adapters itself)
     counted = {"predictor": _load_predictor(root, "predictor", device)} if stage_done(root, "predictor") else {}
@@ -349,12 +358,34 @@ def _adapters(root: Path, preset: str, device: str, time_limit: float | None) ->
         from shared.bundle import BUILDERS
         counted["fields"] = _load_json_component(stage_dir(root, "fields"), "fields.json", "fields.safetensors",
                                                  BUILDERS["fields"], device)
-    codec, metrics = train_adapters(generator, codec, (latents, images), cfg, d / "train", count_modules=counted)
+    codec, metrics = tune_adapters(generator, codec, (latents, images), (val_latents, val_images), cfg, d / "train",
+                                   counted)
     save_file({k: v.detach().cpu().contiguous() for k, v in codec.state_dict().items()}, str(d / "adapters.tmp"))
     os.replace(d / "adapters.tmp", d / "adapters.safetensors")
     write_json(d / "adapters.json", {"arch": "residual_fc", "config": codec.cfg.to_dict()})
     write_json(d / "metrics.json", {"complete": True, **metrics})
     return metrics
+
+
+def adapter_train_config(preset: str):
+    """The adapters stage's :class:`~edsc.train.adapters.AdapterTrainConfig` for a preset."""
+    from edsc.train.adapters import AdapterTrainConfig
+    return AdapterTrainConfig(steps=60 if preset == "cpu" else 300, lr=1e-3, n_ft=10, n_eval=16, batch_size=10,
+                              n_val=ADAPTER_VAL_ITEMS, val_every=10, warmup=5, final_frac=0.1, ckpt_every=20)
+
+
+def tune_adapters(generator: torch.nn.Module, codec: torch.nn.Module, data: tuple, val_data: tuple, cfg,
+                  run_dir: Path, counted: dict) -> tuple[torch.nn.Module, dict]:
+    """Stage (f) on prepared items: the prior's floor from the n_ft fine-tuning latents (when the codec has a
+    prior), then :func:`~edsc.train.adapters.train_adapters` on ``data`` (n_ft + n_eval items) + ``val_data``."""
+    from edsc.train.adapters import train_adapters
+    latents, images = data
+    floor = codec.fit_prior_floor(latents[:cfg.n_ft]) if codec.prior is not None else None
+    latents, images = torch.cat([latents, val_data[0]]), torch.cat([images, val_data[1]])
+    codec, metrics = train_adapters(generator, codec, (latents, images), cfg, run_dir, count_modules=counted)
+    if floor is not None:
+        metrics["prior_floor"] = floor
+    return codec, metrics
 
 
 def run_stage(stage: str, root: str | os.PathLike = "runs/synthface-128", preset: str = "cpu",
@@ -388,8 +419,10 @@ def run_stage(stage: str, root: str | os.PathLike = "runs/synthface-128", preset
 # ----------------------------------------------------------------------------------------------------------------
 
 def _half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """float16 for large floating tensors (weights), float32 for the rest (biases, norms, buffers)."""
-    return {k: (v.half() if v.is_floating_point() and v.numel() >= HALF_MIN_NUMEL else v)
+    """float16 for large floating tensors (weights), float32 for the rest (biases, norms, buffers, and the codec's
+    LMMSE prior, whose eigenbasis must stay orthonormal)."""
+    return {k: (v.half() if v.is_floating_point() and v.numel() >= HALF_MIN_NUMEL and not k.startswith("prior.")
+                else v)
             for k, v in state.items()}
 
 

@@ -13,6 +13,12 @@ gain header exists) the receiver multiplies each message by the gain header the 
 (``side_info.tx_gain``, 16 bits per message; ``recover(..., rescale=True)``), so an edited latent far from the
 typical norm arrives with its own norm. Without it (older bundles) such a latent arrives rescaled to the typical
 norm and decodes to a different face.
+
+With ``prior`` (bundles since 20261202) A_CD starts with an LMMSE front end, :class:`~shared.models.latent_prior.
+LatentPrior`: a Gaussian prior of the normalised latent (the mapping network's covariance plus an isotropic floor
+read off inverted latents) and the Wiener filter for each message's SNR, before the residual adapter:
+
+    receiver:     Ŷ ──LMMSE(prior, SNR)──▶ ──A_CD(SNR)──▶ ẑ ──denormalise──▶ ŵ
 """
 
 from __future__ import annotations
@@ -27,17 +33,24 @@ from torch import nn
 from shared.dataclass_config import checked_fields
 from shared.errors import InvalidArgumentError
 from shared.models.adapter import AdapterBank, AdapterConfig, LatentNormalizer
+from shared.models.latent_prior import LatentPrior
 
 
 @dataclasses.dataclass
 class LinkCodecConfig:
     """snr_levels: adapter levels in dB; adapter: :class:`AdapterConfig` as a dict; dim: latent size; rescale: the
-    receiver undoes the power normalisation with the gain header before A_CD (see the module docstring)."""
+    receiver undoes the power normalisation with the gain header before A_CD (see the module docstring); prior: A_CD
+    starts with the LMMSE front end (needs ``rescale``)."""
 
     snr_levels: list[float] = dataclasses.field(default_factory=lambda: [-6.0, 0.0, 6.0, 12.0, 18.0])
     adapter: dict[str, Any] = dataclasses.field(default_factory=lambda: AdapterConfig.paper().to_dict())
     dim: int = 512
     rescale: bool = False
+    prior: bool = False
+
+    def __post_init__(self) -> None:
+        if self.prior and not self.rescale:
+            raise InvalidArgumentError("the codec's LMMSE prior needs rescale: true (messages at their own norm)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -48,7 +61,8 @@ class LinkCodecConfig:
 
 
 class LinkCodec(nn.Module):
-    """Normaliser + adapter bank. State-dict keys: ``normalizer.*``, ``bank.encoders.snr_*``, ``bank.decoders.snr_*``.
+    """Normaliser + adapter bank (+ LMMSE prior). State-dict keys: ``normalizer.*``, ``bank.encoders.snr_*``,
+    ``bank.decoders.snr_*`` and, with ``prior``, ``prior.*``.
 
     Input (``encode``): w (B, dim), snr_db (B,) or scalar. Output: X (B, dim).
     Input (``decode``): y (B, dim), snr_db (B,) or scalar. Output: ŵ (B, dim).
@@ -64,6 +78,7 @@ class LinkCodec(nn.Module):
         self.cfg = config
         self.normalizer = LatentNormalizer(dim=config.dim)
         self.bank = AdapterBank(config.snr_levels, AdapterConfig.from_dict({**config.adapter, "dim": config.dim}))
+        self.prior = LatentPrior(config.dim) if config.prior else None
 
     @property
     def snr_levels(self) -> list[float]:
@@ -88,7 +103,10 @@ class LinkCodec(nn.Module):
         return self._per_level(self.normalizer.encode(w), snr_db, "encoder")                # (B, dim)
 
     def decode(self, y: torch.Tensor, snr_db) -> torch.Tensor:
-        """denormalise(A_CD(y)) with the level nearest each item's SNR."""
+        """denormalise(A_CD(LMMSE(y))) with the level nearest each item's SNR (the LMMSE front end, when the codec
+        has a prior, at each item's own SNR)."""
+        if self.prior is not None:
+            y = self.prior(y, snr_db)                                                       # (B, dim)
         return self.normalizer.decode(self._per_level(y, snr_db, "decoder"))                # (B, dim)
 
     @torch.no_grad()
@@ -102,3 +120,21 @@ class LinkCodec(nn.Module):
         rms = (latents - mean).pow(2).mean(1).sqrt()                                          # (n,)
         self.normalizer.mean.copy_(mean.to(self.normalizer.mean.device))
         self.normalizer.scale.fill_(float(rms.median()) * math.sqrt(2.0 / power))
+
+    @torch.no_grad()
+    def fit_prior(self, generator: nn.Module, n: int = 20000, seed: int = 0, power: float = 1.0) -> None:
+        """Fit the prior's mean and covariance to ``n`` normalised mapped latents (after :meth:`fit_normalizer`)."""
+        if self.prior is None:
+            raise InvalidArgumentError("this codec has no prior (LinkCodecConfig.prior is false)")
+        z = torch.randn(n, generator.style_dim, generator=torch.Generator().manual_seed(seed))
+        p = next(generator.parameters())
+        latents = torch.cat([generator.mapping(z[i:i + 2048].to(p.device, p.dtype)).float()
+                             for i in range(0, n, 2048)])                                   # (n, D)
+        self.prior.fit(self.normalizer.encode(latents.to(self.normalizer.mean.device)).cpu(), power=power)
+
+    @torch.no_grad()
+    def fit_prior_floor(self, w: torch.Tensor) -> float:
+        """Set the prior's isotropic floor from inverted latents ``w`` (N, D); returns it."""
+        if self.prior is None:
+            raise InvalidArgumentError("this codec has no prior (LinkCodecConfig.prior is false)")
+        return self.prior.fit_floor(self.normalizer.encode(w.to(self.normalizer.mean.device)))

@@ -178,3 +178,18 @@ def test_train_adapters_early_stopping_resume_is_bit_identical(parts, tmp_path):
     b, mb = train_adapters(G, copy.deepcopy(codec0), w, cfg, run_b, progress=False)
     assert _same(_state(a), _state(b))
     assert ma["levels"]["-6.0"]["val_lpips_curve"] == mb["levels"]["-6.0"]["val_lpips_curve"]
+
+
+def test_recipe_tune_adapters_sets_the_prior_floor_from_the_fine_tuning_items(parts, tmp_path):
+    from edsc.train.recipe import initial_codec, tune_adapters
+
+    generator, _, _, _, w = parts
+    codec = initial_codec(generator, prior=True)
+    assert codec.prior is not None and float(codec.prior.floor) == 0.0
+    images = generator.synthesis(w).detach()
+    cfg = _cfg(steps=2, n_ft=3, n_eval=2, batch_size=3, n_val=2, val_every=1, target="image")
+    jitter = 0.3 * torch.randn(w.shape, generator=torch.Generator().manual_seed(4))
+    data = (w[:5] + jitter[:5], images[:5])
+    codec, metrics = tune_adapters(generator, codec, data, (w[5:], images[5:]), cfg, tmp_path / "run", {})
+    expected = codec.fit_prior_floor(data[0][:3])        # the n_ft items only
+    assert metrics["prior_floor"] == pytest.approx(expected) and expected > 0
