@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import torch
 
 from shared.bundle import Bundle
+from shared.channel.awgn_estimate import awgn_estimate
 from shared.errors import BundleError, InvalidArgumentError
 from shared.lpips import get_lpips
 from transmitter.instruction import Edit, InstructionParser, expected_degree
@@ -26,6 +27,7 @@ from transmitter.inversion_init import encoder_start, resolve_init, start_finger
 from transmitter.jecc import EditOutcome, JECCConfig, run_jecc
 
 ProgressFn = Callable[[str, int, int], None]   # (stage "inversion" | "editing", step, total)
+JECC_CHANNEL_SEED = 0   # seed of JECC's simulated receptions (each run draws the same noise: edits are repeatable)
 
 
 @dataclass
@@ -120,6 +122,24 @@ class TransmitterPipeline:
         return invert(self.generator, images, self.lpips, self.inversion_config,
                       w_init=self.start_latent(images), progress=step_callback, guard=guard)
 
+    def simulated_link(self, snr_db: Sequence[float]):
+        """JECC's view of the link for a batch with these SNRs: (latents (b, D), rows (b,)) → one simulated
+        reception A_CD(AWGN(A_CE(w))) at each row's SNR (:func:`~shared.channel.awgn_estimate.awgn_estimate`,
+        seeded by :data:`JECC_CHANNEL_SEED`); None when the config asks for no draws. The transmitter knows the
+        SNR but not the channel model, so it anticipates AWGN; under fading this is an approximation."""
+        if self.jecc_config.channel_draws <= 0:
+            return None
+        snr = torch.as_tensor(list(snr_db), dtype=torch.float32, device=self.device)          # (B,)
+        noise = torch.Generator().manual_seed(JECC_CHANNEL_SEED)
+        codec = self.adapters
+
+        def link(w: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            s = snr[rows]                                                                       # (b,)
+            y = awgn_estimate(codec.encode(w, s), s, rescale=codec.cfg.rescale, generator=noise)
+            return codec.decode(y, s)                                                           # (b, D)
+
+        return link
+
     def run(self, instructions: Sequence[str], snr_db: Sequence[float], images: torch.Tensor | None = None,
             w_start: torch.Tensor | None = None, edits: Sequence[Edit] | None = None,
             progress: ProgressFn | None = None) -> list[TxOutput]:
@@ -167,7 +187,7 @@ class TransmitterPipeline:
 
         step_cb = (lambda s, total, left: progress("editing", s, total)) if progress else None
         jecc = run_jecc(self.generator, self.predictor, self.fields, w, attr_index, targets,
-                        self.jecc_config, progress=step_cb)
+                        self.jecc_config, progress=step_cb, channel=self.simulated_link(snr_db))
         t_edit = time.perf_counter() - t2
 
         t3 = time.perf_counter()

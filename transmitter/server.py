@@ -65,7 +65,8 @@ class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
         pipeline = TransmitterPipeline(self.bundle, InversionConfig(steps=self.s.inversion_steps,
                                                                        init=self.s.inversion_init,
                                                                        keep_degrees=self.s.inversion_keep_degrees),
-                                       JECCConfig(max_steps=self.s.edit_steps))
+                                       JECCConfig(max_steps=self.s.edit_steps,
+                                                  channel_draws=self.s.edit_channel_draws))
         self.batcher = MicroBatcher(pipeline, self.s.max_batch_size, self.s.max_batch_wait_ms / 1000.0,
                                     on_batch=lambda n: self.metrics.batch_size.labels("transmitter").observe(n))
         with torch.no_grad():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +23,7 @@ class TransmitterServiceSettings(BaseSettings):
     inversion_init: str = "auto"              # inversion start: auto | mean | encoder (transmitter.inversion_init)
     inversion_keep_degrees: bool = True       # degree guard: the best iterate P reads as the photo (inversion.py)
     edit_steps: int = 100                     # r_edit (JECC max steps) when the request leaves it at 0
+    edit_channel_draws: int = Field(0, ge=0, le=64)   # JECC scores stage candidates on simulated receptions (jecc.py)
     max_inversion_steps: int = 1000           # cap on a request's inversion_steps
     max_edit_steps: int = 1000                # cap on a request's edit_steps
     max_batch_size: int = 8                   # micro-batch size (1: micro-batching off)

@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="channel realisation seed (default 0)")
     parser.add_argument("--steps", type=int, default=110, help="inversion iterations r_inv (default 110)")
     parser.add_argument("--max-edit-steps", type=int, default=100, help="JECC step budget r_edit (default 100)")
+    parser.add_argument("--channel-draws", type=int, default=0,
+                        help="JECC scores its target-stage candidates on this many simulated AWGN receptions at "
+                             "--snr (0: on G(w) itself, the paper's rule; default 0)")
     parser.add_argument("--out", type=Path, default=Path("edited.png"), help="output PNG (default edited.png)")
     parser.add_argument("--save-noiseless", type=Path, default=None,
                         help="also write the edit rendered without a channel (the receiver's ideal)")
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     channel = ChannelConfig(model=args.channel, snr_db=snr)
     bundle = open_bundle(args)
     image = load_image_tensor(args.image, bundle.resolution)
-    tx = TransmitterPipeline(bundle, InversionConfig(steps=args.steps), JECCConfig(max_steps=args.max_edit_steps))
+    tx = TransmitterPipeline(bundle, InversionConfig(steps=args.steps), JECCConfig(max_steps=args.max_edit_steps,
+                                                                                channel_draws=args.channel_draws))
     rx = ReceiverPipeline(bundle)
     edit = tx.parse([args.instruction])[0]      # refuse a bad instruction before any compute
 

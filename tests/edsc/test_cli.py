@@ -86,6 +86,7 @@ def test_edit_end_to_end(capsys, tiny_bundle, astronaut_png, tmp_path):
     (["--snr", "55"], "[-30, 40]"),
     (["--snr", "-31"], "[-30, 40]"),
     (["--channel", "teleport"], "teleport"),
+    (["--channel-draws", "65"], "channel_draws"),
 ])
 def test_edit_bad_channel_args(capsys, tiny_bundle, astronaut_png, tmp_path, args, match):
     code, out, err = run(capsys, "edit", str(astronaut_png), "make the bangs longer", "--bundle", str(tiny_bundle),

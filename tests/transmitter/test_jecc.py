@@ -155,3 +155,36 @@ def test_keep_others_prefers_the_stage_candidate_that_changed_least_else():
     assert float(kept[False][0]) == pytest.approx(3.1, abs=1e-5)
     assert float(kept[True][0]) == pytest.approx(2.8, abs=1e-5)
     assert float(kept[True][1]) < float(kept[False][1])
+
+
+def test_channel_draws_pick_the_stage_candidate_that_survives_the_link():
+    # stage 3 holds bangs 2.8, 3.1, 3.4 (speed 0.3 from 1). A link that lowers item 0's bangs by 0.3 and raises
+    # item 1's by 0.3 makes the receiver see 3.1 from 3.4 and from 2.8 respectively.
+    w = _w([1, 0, 0, 0, 0], [1, 0, 0, 0, 0])
+    bias = torch.tensor([0.3, -0.3])
+    seen_rows = []
+
+    def link(latents, rows):
+        seen_rows.append(rows.clone())
+        out = latents.clone()
+        out[:, 0] -= bias[rows]
+        return out
+
+    def kept(draws, channel):
+        res = run_jecc(FakeGenerator(), FakePredictor(), FakeFields(), w, [0, 0], lambda d: [3, 3],
+                       JECCConfig(refine_steps=5, keep_others=False, channel_draws=draws), channel=channel)
+        assert [o.status for o in res.outcomes] == ["reached", "reached"]
+        return res.w[:, 0]
+
+    assert torch.allclose(kept(0, link), torch.tensor([3.1, 3.1]), atol=1e-5)       # draws 0: G(w) is judged
+    assert not seen_rows
+    assert torch.allclose(kept(2, None), torch.tensor([3.1, 3.1]), atol=1e-5)       # no link given
+    assert torch.allclose(kept(2, link), torch.tensor([3.4, 2.8]), atol=1e-5)
+    assert all(set(r.tolist()) <= {0, 1} and r.numel() % 2 == 0 for r in seen_rows)  # 2 draws per candidate
+
+
+def test_channel_draws_validation():
+    from shared.errors import InvalidArgumentError
+    for bad in (-1, 65, 1.5):
+        with pytest.raises(InvalidArgumentError, match="channel_draws"):
+            JECCConfig(channel_draws=bad)

@@ -76,3 +76,21 @@ def test_decode_only_bundle_cannot_edit(tmp_path, tiny_bundle):
     (dest / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(BundleError, match="fields"):
         TransmitterPipeline(Bundle(dest))
+
+
+def test_jecc_channel_draws_simulate_the_link_at_each_items_snr(tiny_bundle):
+    bundle = Bundle(tiny_bundle)
+    plain = TransmitterPipeline(bundle, InversionConfig(steps=2), JECCConfig(max_steps=4))
+    assert plain.simulated_link([6.0]) is None
+    tx = TransmitterPipeline(bundle, InversionConfig(steps=2), JECCConfig(max_steps=4, channel_draws=2))
+    with torch.no_grad():
+        w = bundle.generator.mapping(torch.randn(1, 512, generator=torch.Generator().manual_seed(0))).repeat(2, 1)
+    link = tx.simulated_link([40.0, -6.0])
+    got = link(w, torch.tensor([0, 1]))
+    assert got.shape == w.shape
+    err = (got - w).pow(2).mean(1)
+    assert float(err[0]) < 0.01 * float(err[1])                 # row 0 at 40 dB, row 1 at -6 dB
+    again = tx.simulated_link([40.0, -6.0])(w, torch.tensor([0, 1]))
+    assert torch.equal(got, again)                               # seeded: an edit is repeatable
+    outs = tx.run(["add glasses", "make the bangs longer"], [0.0, 18.0], w_start=w)
+    assert [o.k for o in outs] == [512, 512]
