@@ -570,6 +570,38 @@ def _edit_scores(ctx: ReportContext, items: list, parsed: list, outs: list, afte
     }
 
 
+def _misses(ctx: ReportContext, items: list, parsed: list, outs: list, after: Tensor, before: Tensor,
+            truth: Tensor) -> dict[str, Any]:
+    """Why each missed target was missed, as shares of all edits, first cause first: the parser rejected the
+    sentence (``parse``); JECC aimed elsewhere (``aim``: its a_exp, from the parse and P's reading of G(w_inv),
+    differs from eq. 10 on the truth); P does not read a_exp on G(w_edit) (``not_reached``); P reads a_exp there
+    but the evaluation predictor does not (``predictors_disagree``); the evaluation predictor reads the goal on
+    G(w_edit) but not on the received image (``channel``). Also the share of untouched attributes changed before
+    the link (``others_changed_by_edit``, evaluation predictor on G(w_edit) vs G(w_inv))."""
+    from transmitter.instruction import expected_degree
+
+    u, G = ctx.bundle.max_degree, ctx.bundle.generator
+    clean = _batched(G.synthesis, torch.stack([o.w_edited for o in outs]).to(ctx.device), batch=ctx.batch)
+    e_clean = _read_degrees(ctx.eval_predictor, clean, ctx.batch)                       # (N, 5)
+    p_clean = _read_degrees(ctx.bundle.predictor, clean, ctx.batch)                     # (N, 5)
+    causes = Counter()
+    others = torch.ones_like(after, dtype=torch.bool)
+    for i, it in enumerate(items):
+        a = ATTRIBUTES.index(it.attribute)
+        others[i, a] = False
+        goal = expected_degree(_label_edit(it), int(truth[i, a]), u)
+        if parsed[i] is not None and int(after[i, a]) == goal:
+            continue
+        aim = outs[i].outcome.expected_degree
+        causes["parse" if parsed[i] is None else "aim" if aim != goal else "not_reached" if int(p_clean[i, a]) != aim
+               else "predictors_disagree" if int(e_clean[i, a]) != goal else "channel"] += 1
+    n = max(1, len(items))
+    out: dict[str, Any] = {c: _num(causes[c] / n) for c in ("parse", "aim", "not_reached", "predictors_disagree",
+                                                            "channel")}
+    out["others_changed_by_edit"] = _num((e_clean != before)[others].float().mean())
+    return out
+
+
 def jecc_section(ctx: ReportContext) -> dict[str, Any]:
     """Inverted faces x one feasible instruction each → parse → JECC → 18 dB AWGN link → decode, judged by the
     evaluation predictor (see the module docstring on ground truth)."""
@@ -588,8 +620,10 @@ def jecc_section(ctx: ReportContext) -> dict[str, Any]:
         received.append(img)
         _log(ctx, f"jecc: {len(outs)}/{inv.w.shape[0]} faces edited and sent")
     received_t = torch.cat(received)
-    scores = _edit_scores(ctx, items, parsed, outs, _read_degrees(ctx.eval_predictor, received_t, ctx.batch),
-                          _read_degrees(ctx.eval_predictor, inv.images, ctx.batch), faces.degrees.long())
+    after = _read_degrees(ctx.eval_predictor, received_t, ctx.batch)
+    before = _read_degrees(ctx.eval_predictor, inv.images, ctx.batch)
+    scores = _edit_scores(ctx, items, parsed, outs, after, before, faces.degrees.long())
+    scores["target_missed"] = _misses(ctx, items, parsed, outs, after, before, faces.degrees.long())
     checks = {"target_reached": check("jecc", "target_reached", scores.pop("target_reached"),
                                       note="eval predictor on the received image == eq. 10 on the true degree"),
               "others_unchanged": check("jecc", "others_unchanged", scores.pop("others_unchanged"),

@@ -254,3 +254,12 @@ def test_inversion_reports_its_start(tiny_bundle, tmp_path):
     assert info["info"]["start_lpips_mean"] == pytest.approx(info["checks"]["lpips_mean"]["value"], abs=1e-4)
     mean = bundle_report(tiny_bundle, sections="inversion", **small)["sections"]["inversion"]["info"]
     assert mean["start"] == "mean" and "start_eval_exact" not in mean and "start_lpips_mean" not in mean
+
+
+def test_jecc_misses_account_for_every_missed_target(report):
+    jecc = report["sections"]["jecc"]
+    missed = jecc["info"]["target_missed"]
+    causes = ("parse", "aim", "not_reached", "predictors_disagree", "channel")
+    assert set(missed) == {*causes, "others_changed_by_edit"}
+    assert sum(missed[c] for c in causes) == pytest.approx(1.0 - jecc["checks"]["target_reached"]["value"], abs=1e-6)
+    assert 0.0 <= missed["others_changed_by_edit"] <= 1.0
