@@ -54,7 +54,9 @@ class JECCConfig:
         (on the bundle report's 200 faces at 18 dB: others unchanged 79.3 → 84.5 %, target reached
         76.5 → 75.0 %, identity drift ratio 0.683 → 0.655).
     channel_draws : simulated receptions per candidate of the target stage when :func:`run_jecc` is given a
-        ``channel`` (0 = judge G(w) itself, the paper's view).
+        ``channel`` (0 = judge G(w) itself, the paper's view; on the bundle report's 200 faces, 4 draws: target
+        reached 66.5 → 71.0 % and others unchanged 69.5 → 67.9 % at 0 dB, 82.5 → 83.5 % and 89.0 → 89.4 %
+        at 18 dB).
     """
 
     max_steps: int = 100
@@ -68,7 +70,8 @@ class JECCConfig:
             raise InvalidArgumentError(f"max_steps (r_edit) must lie in [1, 10000], got {self.max_steps}")
         if self.stage_patience < 1 or self.refine_steps < 0:
             raise InvalidArgumentError("stage_patience must be >= 1 and refine_steps >= 0")
-        if not (isinstance(self.channel_draws, int) and 0 <= self.channel_draws <= 64):
+        if isinstance(self.channel_draws, bool) or not (isinstance(self.channel_draws, int)
+                                                        and 0 <= self.channel_draws <= 64):
             raise InvalidArgumentError(f"channel_draws must be an integer in [0, 64], got {self.channel_draws!r}")
 
     def to_dict(self) -> dict:

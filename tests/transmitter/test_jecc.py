@@ -185,6 +185,6 @@ def test_channel_draws_pick_the_stage_candidate_that_survives_the_link():
 
 def test_channel_draws_validation():
     from shared.errors import InvalidArgumentError
-    for bad in (-1, 65, 1.5):
+    for bad in (-1, 65, 1.5, True):
         with pytest.raises(InvalidArgumentError, match="channel_draws"):
             JECCConfig(channel_draws=bad)
