@@ -540,16 +540,22 @@ def _send(tx, rx, edits: list, seed: int, w: Tensor | None = None, images: Tenso
     return outs, received, {**outs[0].timings, "transmitter_s": t1 - t0, "channel_s": t2 - t1, "receiver_s": t3 - t2}
 
 
+def _goals(ctx: ReportContext, items: list, truth: Tensor) -> tuple[Tensor, Tensor]:
+    """Per instruction: the target attribute's index (N,) and its goal (N,), eq. 10 on the true degree."""
+    from transmitter.instruction import expected_degree
+
+    attr = torch.tensor([ATTRIBUTES.index(it.attribute) for it in items])
+    goal = torch.tensor([expected_degree(_label_edit(it), int(truth[i, attr[i]]), ctx.bundle.max_degree)
+                         for i, it in enumerate(items)])
+    return attr, goal
+
+
 def _edit_scores(ctx: ReportContext, items: list, parsed: list, outs: list, after: Tensor, before: Tensor,
                  truth: Tensor) -> dict[str, float | None]:
     """Shares judged by the evaluation predictor; ``after`` / ``before`` its degrees on the received image and on
     G(w_inv), ``truth`` the true degrees (all (N, 5) in :data:`ATTRIBUTES` order)."""
-    from transmitter.instruction import expected_degree
-
-    u = ctx.bundle.max_degree
-    attr = torch.tensor([ATTRIBUTES.index(it.attribute) for it in items])
+    attr, goal = _goals(ctx, items, truth)
     rows = torch.arange(len(items))
-    goal = torch.tensor([expected_degree(_label_edit(it), int(truth[i, attr[i]]), u) for i, it in enumerate(items)])
     own_goal = torch.tensor([o.outcome.expected_degree for o in outs])
     accepted = torch.tensor([p is not None for p in parsed])
     others = torch.ones_like(after, dtype=torch.bool)
@@ -578,18 +584,16 @@ def _misses(ctx: ReportContext, items: list, parsed: list, outs: list, after: Te
     but the evaluation predictor does not (``predictors_disagree``); the evaluation predictor reads the goal on
     G(w_edit) but not on the received image (``channel``). Also the share of untouched attributes changed before
     the link (``others_changed_by_edit``, evaluation predictor on G(w_edit) vs G(w_inv))."""
-    from transmitter.instruction import expected_degree
-
-    u, G = ctx.bundle.max_degree, ctx.bundle.generator
+    G = ctx.bundle.generator
     clean = _batched(G.synthesis, torch.stack([o.w_edited for o in outs]).to(ctx.device), batch=ctx.batch)
     e_clean = _read_degrees(ctx.eval_predictor, clean, ctx.batch)                       # (N, 5)
     p_clean = _read_degrees(ctx.bundle.predictor, clean, ctx.batch)                     # (N, 5)
+    attr, goals = _goals(ctx, items, truth)
     causes = Counter()
     others = torch.ones_like(after, dtype=torch.bool)
-    for i, it in enumerate(items):
-        a = ATTRIBUTES.index(it.attribute)
+    for i, a in enumerate(attr.tolist()):
         others[i, a] = False
-        goal = expected_degree(_label_edit(it), int(truth[i, a]), u)
+        goal = int(goals[i])
         if parsed[i] is not None and int(after[i, a]) == goal:
             continue
         aim = outs[i].outcome.expected_degree

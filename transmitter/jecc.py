@@ -204,7 +204,6 @@ def run_jecc(generator: torch.nn.Module, predictor: torch.nn.Module, fields: tor
             stage = (label == a_exp[idx]).nonzero(as_tuple=True)[0]            # candidates of the target stage
             if stage.numel():
                 i_s = idx[stage]
-                conf = conf.clone()
                 conf[stage] = _received_score(generator, predictor, channel, w_next[stage], i_s, attr[i_s],
                                               a_exp[i_s], degrees0[i_s], config.channel_draws, config.keep_others)
         w_cur[idx] = w_next

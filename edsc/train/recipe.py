@@ -143,13 +143,18 @@ def _load_identity(root: Path, device) -> torch.nn.Module:
                                 "identity_encoder.safetensors", build_identity_encoder, device)
 
 
-def initial_codec(generator: torch.nn.Module, prior: bool = False) -> torch.nn.Module:
-    """The link codec before stage (f): identity adapters, normaliser fitted to G's mapping (seed 0); with
-    ``prior`` also A_CD's LMMSE front end fitted to G's mapping (its floor is set by the adapters stage)."""
+def initial_codec(generator: torch.nn.Module, prior: bool = False,
+                  normalizer: torch.nn.Module | None = None) -> torch.nn.Module:
+    """The link codec before stage (f): identity adapters, normaliser fitted to G's mapping (seed 0), or a copy of
+    ``normalizer`` when given (an existing bundle's); with ``prior`` also A_CD's LMMSE front end fitted to G's
+    mapping through that normaliser (its floor is set by the adapters stage)."""
     from shared.models.codec import LinkCodec, LinkCodecConfig
     codec = LinkCodec(LinkCodecConfig(snr_levels=list(SNR_LEVELS), adapter=dict(ADAPTER), rescale=True,
                                       prior=prior))
-    codec.fit_normalizer(generator, n=8192, seed=0)
+    if normalizer is None:
+        codec.fit_normalizer(generator, n=8192, seed=0)
+    else:
+        codec.normalizer.load_state_dict(normalizer.state_dict())
     if prior:
         codec.fit_prior(generator, n=PRIOR_LATENTS, seed=0)
     p = next(generator.parameters())

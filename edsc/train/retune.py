@@ -27,7 +27,7 @@ def retune_adapters(bundle_dir: str | Path, run_dir: str | Path, version: str, p
     """Stage (f) on the bundle at ``bundle_dir`` (checkpoints and inversions under ``run_dir``); returns its
     metrics. Resumable: the inversions are cached in ``run_dir`` and training resumes from its checkpoints."""
     from safetensors.torch import save_file
-    from transmitter.inversion_init import encoder_start
+    from transmitter.inversion_init import encoder_start, start_fingerprint
 
     bundle_dir, run_dir = Path(bundle_dir), Path(run_dir)
     bundle = Bundle(bundle_dir, device=device)
@@ -35,7 +35,7 @@ def retune_adapters(bundle_dir: str | Path, run_dir: str | Path, version: str, p
     start = encoder_start(bundle)
     cfg = recipe.adapter_train_config(preset)
     run_dir.mkdir(parents=True, exist_ok=True)
-    key = f"{bundle.weights_sha256('generator')}|{start_key(bundle)}"
+    key = f"{bundle.weights_sha256('generator')}|{start_fingerprint(bundle, 'encoder')}"
 
     def items(n: int, stream: str, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         path = run_dir / name
@@ -51,11 +51,8 @@ def retune_adapters(bundle_dir: str | Path, run_dir: str | Path, version: str, p
     data = items(cfg.n_ft + cfg.n_eval, "train/adapters/faces", "inverted.pt")
     val = items(cfg.n_val, "train/adapters/val-faces", "inverted-val.pt")
     inversion_s = time.perf_counter() - t0
-    codec = recipe.initial_codec(generator, prior=recipe.ADAPTER_PRIOR)
     # the bundle's normaliser (fitted to the float32 generator before it was stored in float16)
-    codec.normalizer.load_state_dict(bundle.adapters.normalizer.state_dict())
-    if codec.prior is not None:
-        codec.fit_prior(generator, n=recipe.PRIOR_LATENTS, seed=0)
+    codec = recipe.initial_codec(generator, prior=recipe.ADAPTER_PRIOR, normalizer=bundle.adapters.normalizer)
     counted = {"predictor": bundle.predictor, "fields": bundle.load("fields")}
     codec, metrics = recipe.tune_adapters(generator, codec, data, val, cfg, run_dir / "train", counted)
     metrics = {"complete": True, **metrics, "inversion_seconds": round(inversion_s, 1)}
@@ -76,11 +73,6 @@ def retune_adapters(bundle_dir: str | Path, run_dir: str | Path, version: str, p
         manifest["provenance"]["adapters_note"] = note
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return metrics
-
-
-def start_key(bundle: Bundle) -> str:
-    from transmitter.inversion_init import start_fingerprint
-    return start_fingerprint(bundle, "encoder")
 
 
 def main(argv: list[str] | None = None) -> int:
