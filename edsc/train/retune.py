@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import torch
 
 from edsc.train import recipe
 from shared.bundle import MANIFEST, Bundle, sha256_file
+from shared.errors import EditDSCError
 
 
 def retune_adapters(bundle_dir: str | Path, run_dir: str | Path, version: str, preset: str = "cpu",
@@ -84,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--note", default=None, help="provenance note on the retuned adapters")
     args = parser.parse_args(argv)
-    metrics = retune_adapters(args.bundle, args.runs, args.version, args.preset, args.device, args.note)
+    try:
+        metrics = retune_adapters(args.bundle, args.runs, args.version, args.preset, args.device, args.note)
+    except EditDSCError as exc:
+        print(f"retune: error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}, indent=1))
     return 0
 
