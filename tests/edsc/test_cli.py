@@ -79,6 +79,14 @@ def test_edit_end_to_end(capsys, tiny_bundle, astronaut_png, tmp_path):
     assert s["snr_db"] == 6.0 and s["channel"] == "awgn"
     assert 0.0 < s["lpips_vs_noiseless"] < 1.0
     assert abs(s["channel_report"]["snr_db"] - 6.0) < 1e-9
+    assert s["inversion_start"] == "mean"        # the tiny bundle has no latent layout: auto falls back
+
+
+def test_edit_init_encoder_refused_without_layout(capsys, tiny_bundle, astronaut_png, tmp_path):
+    code, out, err = run(capsys, "edit", str(astronaut_png), "make the bangs longer", "--bundle", str(tiny_bundle),
+                         "--init", "encoder", "--out", str(tmp_path / "x.png"), "--quiet")
+    assert code == 2 and out == "" and not (tmp_path / "x.png").exists()
+    assert err.startswith("edsc: error:") and "latent layout" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("args,match", [
