@@ -23,10 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--channel", default="awgn", help="channel model (awgn, rayleigh, rician, ...; default awgn)")
     parser.add_argument("--seed", type=int, default=0, help="channel realisation seed (default 0)")
     parser.add_argument("--steps", type=int, default=110, help="inversion iterations r_inv (default 110)")
-    parser.add_argument("--init", choices=("auto", "mean", "encoder"), default="auto",
-                        help="where the inversion starts: the identity encoder and predictor's reading of the face "
-                             "through the bundle's latent layout (encoder), the mean latent (mean), or the encoder "
-                             "when the bundle allows it (auto, default)")
+    parser.add_argument("--init", default="auto",
+                        help="where the inversion starts: auto (default; encoder when the bundle allows it), mean "
+                             "(the mean latent) or encoder (the identity encoder and predictor's reading of the "
+                             "face through the bundle's latent layout)")
     parser.add_argument("--max-edit-steps", type=int, default=100, help="JECC step budget r_edit (default 100)")
     parser.add_argument("--channel-draws", type=int, default=0,
                         help="JECC scores its target-stage candidates on this many simulated AWGN receptions at "
@@ -57,10 +57,11 @@ def run(args: argparse.Namespace) -> int:
 
     snr = check_snr_db(args.snr)
     channel = ChannelConfig(model=args.channel, snr_db=snr)
+    inversion = InversionConfig(steps=args.steps, init=args.init)      # refuses a bad --steps / --init
+    jecc = JECCConfig(max_steps=args.max_edit_steps, channel_draws=args.channel_draws)
     bundle = open_bundle(args)
     image = load_image_tensor(args.image, bundle.resolution)
-    tx = TransmitterPipeline(bundle, InversionConfig(steps=args.steps, init=args.init), JECCConfig(max_steps=args.max_edit_steps,
-                                                                                channel_draws=args.channel_draws))
+    tx = TransmitterPipeline(bundle, inversion, jecc)
     rx = ReceiverPipeline(bundle)
     edit = tx.parse([args.instruction])[0]      # refuse a bad instruction before any compute
 
@@ -127,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
               f"(expected {out.outcome.expected_degree}) in {out.outcome.iterations} steps")
         print(f"channel     {channel.model} at {snr:g} dB, k = {out.k} reals ({summary['channel_uses']} channel uses), "
               f"CBR {summary['cbr']:.4f}")
-        print(f"quality     inversion LPIPS {out.inversion_lpips:.4f} (start: {tx.init_mode}), received vs noiseless LPIPS {lpips_vs_noiseless:.4f}")
+        print(f"quality     inversion LPIPS {out.inversion_lpips:.4f} (start: {tx.init_mode}), "
+              f"received vs noiseless LPIPS {lpips_vs_noiseless:.4f}")
         print(f"time        transmitter {t_tx:.2f} s, channel {t_ch * 1e3:.1f} ms, receiver "
               f"{sum(rx_timings.values()) * 1e3:.1f} ms on {bundle.device}")
         print(f"wrote       {args.out}")

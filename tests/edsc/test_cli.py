@@ -95,6 +95,7 @@ def test_edit_init_encoder_refused_without_layout(capsys, tiny_bundle, astronaut
     (["--snr", "-31"], "[-30, 40]"),
     (["--channel", "teleport"], "teleport"),
     (["--channel-draws", "65"], "channel_draws"),
+    (["--init", "random"], "'random'"),
 ])
 def test_edit_bad_channel_args(capsys, tiny_bundle, astronaut_png, tmp_path, args, match):
     code, out, err = run(capsys, "edit", str(astronaut_png), "make the bangs longer", "--bundle", str(tiny_bundle),
