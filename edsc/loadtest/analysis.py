@@ -14,7 +14,7 @@ Definitions
 * A group's throughput is its ``OK`` requests divided by the *active time* of the run: per stage, from its first
   request's start to its last request's end, summed over the stages (per SNR: the same denominator as overall).
 * ``edit_success`` is true when the JECC outcome is ``reached`` or ``already_at_target`` (false on
-  ``max_iterations``); its rate is over the ``OK`` requests.
+  ``passed_target`` and ``max_iterations``); its rate is over the ``OK`` requests.
 """
 
 from __future__ import annotations
@@ -470,6 +470,7 @@ def write_report(summary: dict, plots: list[Path], path: Path) -> Path:
               "* Latency = gRPC Submit (answered once the receiver stored the result) + HTTP fetch of the PNG; "
               "percentiles over OK requests, error rates over all.",
               f"* LPIPS: {summary.get('lpips_reference', 'off')}",
-              "* Edit success: JECC outcome `reached` or `already_at_target` (not `max_iterations`).", ""]
+              "* Edit success: JECC outcome `reached` or `already_at_target` "
+              "(not `passed_target` or `max_iterations`).", ""]
     Path(path).write_text("\n".join(lines), encoding="utf-8")
     return Path(path)

@@ -101,13 +101,42 @@ def test_max_iterations_when_the_field_cannot_move():
     assert out.degrees_after[0] == 1
 
 
-def test_overshoot_is_not_reported_as_reached():
-    # a step of 2.0 from 1 jumps 1 -> 3 -> 5 and never shows degree 2; the walk runs out of budget
+def test_overshoot_stops_the_walk_and_is_not_reported_as_reached():
+    # a step of 2.0 from 1 jumps 1 -> 3 and never shows degree 2: the walk stops at the jump instead of going on
     w = _w([1, 0, 0, 0, 0])
-    res = run(w, [0], [2], speed=2.0, max_steps=6)
+    res = run(w, [0], [2], speed=2.0, max_steps=50)
     out = res.outcomes[0]
-    assert out.status == "max_iterations"
+    assert out.status == "passed_target"
+    assert out.iterations == 1 and out.trajectory == [3]
     assert out.degrees_after[0] != 2
+    # the sent latent is the candidate with the highest P(degree 2): the original and the one step tie, the
+    # original (seen first) is kept
+    assert torch.equal(res.w, w)
+
+
+class _RunawayFields(FakeFields):
+    """A field that overshoots, then grows the latent geometrically (like a residual MLP far from the data)."""
+
+    def step(self, w, attribute, direction):
+        out = w * 1.5
+        out[:, attribute] += 2.0 * direction
+        return out
+
+
+class _WrappingPredictor(FakePredictor):
+    """Reads degrees modulo 6, as a real predictor reads noise images: a runaway walk hits any degree by chance."""
+
+    def predict(self, images):
+        return super().predict(images.remainder(6.0))
+
+
+def test_a_runaway_walk_cannot_reach_the_target_by_chance():
+    w = _w([1, 0, 0, 0, 0])
+    res = run_jecc(FakeGenerator(), _WrappingPredictor(), _RunawayFields(), w, [0], lambda d: [2],
+                   JECCConfig(max_steps=100, refine_steps=0))
+    out = res.outcomes[0]
+    assert out.status == "passed_target" and out.iterations == 1
+    assert float(res.w.norm()) <= float(w.norm()) * 1.5 + 2.0     # no runaway latent is sent
 
 
 def test_batch_with_mixed_attributes_and_statuses():
