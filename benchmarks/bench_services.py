@@ -7,6 +7,7 @@ Prints
   and the speed-up at concurrency 8 (target >= 2x on CPU).
 
     python benchmarks/bench_services.py [--size 64] [--inversion-steps 20] [--edit-steps 5] [--rounds 2]
+    python benchmarks/bench_services.py --secure     # one request with TLS + tokens against plain
 """
 
 from __future__ import annotations
@@ -93,6 +94,37 @@ def run_config(bundle: Path, root: Path, max_batch: int, args) -> dict:
     return out
 
 
+def latency(bundle: Path, root: Path, secure: bool, args) -> dict:
+    """Median end-to-end latency of one request at concurrency 1 (submit + HTTP fetch), plain or with TLS
+    (mutual between the services) and bearer tokens."""
+    ports = Ports(*free_ports(4), 0, 0)
+    env = {"EDSC_DEVICE": "cpu", "EDSC_TRANSMITTER_INVERSION_STEPS": str(args.inversion_steps),
+           "EDSC_TRANSMITTER_EDIT_STEPS": str(args.edit_steps), "EDSC_TRANSMITTER_LOG_LEVEL": "warning",
+           "EDSC_CHANNEL_LOG_LEVEL": "warning", "EDSC_RECEIVER_LOG_LEVEL": "warning"}
+    token = None
+    if secure:
+        token = "bench-token-" + "0" * 24
+        (root / "tokens.txt").write_text(f"bench {token}\n")
+        env["EDSC_AUTH_TOKENS_FILE"] = str(root / "tokens.txt")
+    name = "secure" if secure else "plain"
+    with Launcher(ports=ports, bundle=bundle, store_dir=root / f"store-{name}", log_dir=root / f"logs-{name}",
+                  env=env, tls_dir=root / "tls" if secure else None) as launcher:
+        launcher.wait_healthy(300)
+        with EditDSCClient(launcher.addresses["transmitter"], launcher.http_url, token=token or "",
+                           ca=str(launcher.ca) if launcher.ca else "") as client:
+            imgs = [image(i) for i in range(4)]
+            client.submit(imgs[0], "add glasses", 6.0, stream=False)     # warm-up
+            e2es, overheads = [], []
+            for i in range(args.rounds * 5):
+                t0 = time.perf_counter()
+                r = client.submit(imgs[i % 4], "make the person smile", 6.0, stream=False)
+                client.result(r["request_id"], wait_s=5)
+                e2e = time.perf_counter() - t0
+                e2es.append(e2e)
+                overheads.append(e2e - sum(r["timings"].get(k, 0.0) for k in COMPUTE_KEYS))
+    return {"e2e_s": statistics.median(e2es), "overhead_s": statistics.median(overheads), "requests": len(e2es)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=64)
@@ -101,7 +133,25 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2, help="requests per concurrent client")
     ap.add_argument("--wait-ms", type=float, default=20.0)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--secure", action="store_true",
+                    help="instead: one request's latency with TLS + tokens against plain, in the same run")
     args = ap.parse_args()
+    if args.secure:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            bundle = make_random_bundle(root / "bundle", size=args.size)
+            plain, secure = latency(bundle, root, False, args), latency(bundle, root, True, args)
+        ratio = secure["e2e_s"] / plain["e2e_s"]
+        print(f"bundle: random-init {args.size}px, r_inv={args.inversion_steps}, r_edit<={args.edit_steps}, CPU")
+        print(f"end to end   plain {plain['e2e_s'] * 1000:7.1f} ms   TLS + auth {secure['e2e_s'] * 1000:7.1f} ms   "
+              f"ratio {ratio:.3f}")
+        print(f"overhead     plain {plain['overhead_s'] * 1000:7.1f} ms   TLS + auth {secure['overhead_s'] * 1000:7.1f} "
+              f"ms   (end to end minus the model's compute; median of {plain['requests']} requests each)")
+        if args.json:
+            args.json.write_text(json.dumps({"plain": plain, "secure": secure, "ratio": ratio,
+                                             "overhead_added_s": secure["overhead_s"] - plain["overhead_s"]},
+                                            indent=2))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         bundle = make_random_bundle(root / "bundle", size=args.size)

@@ -50,6 +50,7 @@ from typing import Any, Mapping, Optional
 
 from shared.channel.csi import CSI_MODES
 from shared.channel.errors import ChannelParameterError
+from shared.errors import quote
 from shared.channel.limits import check_k_factor_db, check_range, check_snr_db
 
 __all__ = ["MODELS", "POWER_MODES", "TDL_PROFILES", "SPEED_OF_LIGHT", "ChannelConfig", "as_config"]
@@ -69,7 +70,7 @@ def _int_param(name: str, value: Any, lo: int, hi: int) -> int:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
-            raise ChannelParameterError(f"{name} must be an integer, got {value!r}")
+            raise ChannelParameterError(f"{name} must be an integer, got {quote(value, 40)}")
     if not lo <= value <= hi:
         raise ChannelParameterError(f"{name} {value} is outside [{lo}, {hi}]")
     return int(value)
@@ -144,7 +145,7 @@ class ChannelConfig:
     def __post_init__(self) -> None:  # noqa: C901 - one place for all parameter rules
         set_ = lambda name, v: object.__setattr__(self, name, v)  # noqa: E731
         if not isinstance(self.model, str) or self.model.lower() not in MODELS:
-            raise ChannelParameterError(f"unknown channel model {self.model!r}; use one of {', '.join(MODELS)}")
+            raise ChannelParameterError(f"unknown channel model {quote(self.model, 40)}; use one of {', '.join(MODELS)}")
         set_("model", self.model.lower())
         set_("snr_db", check_snr_db(self.snr_db))
         model = self.model
@@ -156,7 +157,7 @@ class ChannelConfig:
                 raise ChannelParameterError("model 'rician' needs k_factor_db (the K-factor in dB)")
             set_("k_factor_db", check_k_factor_db(self.k_factor_db))
         elif self.k_factor_db is not None:
-            raise ChannelParameterError(f"k_factor_db only applies to model 'rician', not {model!r}")
+            raise ChannelParameterError(f"k_factor_db only applies to model 'rician', not {quote(model, 40)}")
 
         # time variation
         if self.doppler_hz is not None and self.speed_kmh is not None:
@@ -167,10 +168,10 @@ class ChannelConfig:
         if self.speed_kmh is not None:
             set_("speed_kmh", check_range(self.speed_kmh, "speed_kmh", 0.0, 1e4, " km/h"))
         if mobile and not (fading or model == "tdl"):
-            raise ChannelParameterError(f"doppler_hz/speed_kmh do not apply to model {model!r}")
+            raise ChannelParameterError(f"doppler_hz/speed_kmh do not apply to model {quote(model, 40)}")
         if self.coherence is not None:
             if not fading:
-                raise ChannelParameterError(f"coherence only applies to models 'rayleigh' and 'rician', not {model!r}")
+                raise ChannelParameterError(f"coherence only applies to models 'rayleigh' and 'rician', not {quote(model, 40)}")
             if mobile:
                 raise ChannelParameterError("coherence (block fading) and doppler_hz/speed_kmh (time-correlated "
                                             "fading) exclude each other")
@@ -183,7 +184,7 @@ class ChannelConfig:
         # TDL / OFDM
         if model == "tdl":
             if self.tdl_profile not in TDL_PROFILES:
-                raise ChannelParameterError(f"unknown TDL profile {self.tdl_profile!r}; use one of {TDL_PROFILES}")
+                raise ChannelParameterError(f"unknown TDL profile {quote(self.tdl_profile, 40)}; use one of {TDL_PROFILES}")
             if self.tdl_profile in _FIXED_DS:
                 if self.delay_spread_s is not None and not math.isclose(self.delay_spread_s,
                                                                          _FIXED_DS[self.tdl_profile]):
@@ -207,11 +208,11 @@ class ChannelConfig:
             for name, default in (("tdl_profile", "A"), ("delay_spread_s", None), ("fft_size", 64),
                                   ("subcarrier_spacing_hz", 30e3), ("cp_length", None)):
                 if getattr(self, name) != default:
-                    raise ChannelParameterError(f"{name} only applies to model 'tdl', not {model!r}")
+                    raise ChannelParameterError(f"{name} only applies to model 'tdl', not {quote(model, 40)}")
 
         # CSI and pilots
         if not isinstance(self.csi, str) or self.csi.lower() not in CSI_MODES:
-            raise ChannelParameterError(f"unknown CSI mode {self.csi!r}; use one of {', '.join(CSI_MODES)}")
+            raise ChannelParameterError(f"unknown CSI mode {quote(self.csi, 40)}; use one of {', '.join(CSI_MODES)}")
         set_("csi", self.csi.lower())
         if self.csi != "ls":
             if self.pilots is not None or self.pilot_spacing is not None:
@@ -239,7 +240,7 @@ class ChannelConfig:
         # power
         set_("power", check_range(self.power, "power", 1e-12, 1e12))
         if not isinstance(self.power_mode, str) or self.power_mode.lower() not in POWER_MODES:
-            raise ChannelParameterError(f"unknown power_mode {self.power_mode!r}; use one of {POWER_MODES}")
+            raise ChannelParameterError(f"unknown power_mode {quote(self.power_mode, 40)}; use one of {POWER_MODES}")
         set_("power_mode", self.power_mode.lower())
         if self.seed is not None:
             set_("seed", _int_param("seed", self.seed, 0, (1 << 63) - 1))

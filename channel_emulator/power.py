@@ -16,6 +16,7 @@ import math
 import torch
 
 from shared.channel.errors import ChannelParameterError
+from shared.errors import quote
 
 __all__ = ["normalize_power", "normalize_power_real", "average_energy"]
 
@@ -49,7 +50,7 @@ def normalize_power(z: torch.Tensor, power: float = 1.0, mode: str = "equal") ->
         Unknown mode, or (``"equal"``) a message with zero energy, which cannot be scaled to P.
     """
     if mode not in ("equal", "max"):
-        raise ChannelParameterError(f"unknown power_mode {mode!r}; use 'equal' or 'max'")
+        raise ChannelParameterError(f"unknown power_mode {quote(mode, 40)}; use 'equal' or 'max'")
     energy = average_energy(z)  # (...,)
     if mode == "equal":
         if bool((energy <= 0).any()):
@@ -81,7 +82,7 @@ def normalize_power_real(x: torch.Tensor, power: float = 1.0, mode: str = "equal
         -- the caller checks it.
     """
     if mode not in ("equal", "max"):
-        raise ChannelParameterError(f"unknown power_mode {mode!r}; use 'equal' or 'max'")
+        raise ChannelParameterError(f"unknown power_mode {quote(mode, 40)}; use 'equal' or 'max'")
     target = math.sqrt(power * x.shape[-1] / 2.0)  # norm of a message at exactly P per complex symbol
     norm = torch.linalg.vector_norm(x, dim=-1)  # (B,)
     if mode == "equal":

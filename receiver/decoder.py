@@ -1,6 +1,9 @@
-"""The receiver's decoder (paper Fig. 2, right): A_CD picked by SNR, then the StyleGAN generator (JSCD).
+"""The receiver (paper Fig. 2, right): equalisation, A_CD picked by SNR, then the StyleGAN generator (JSCD).
 
-    Ŷ (k reals, equalised) ──A_CD(SNR)──▶ ŵ ──G (identical to the transmitter's)──▶ edited image
+    received symbols + side info ──equalise──▶ Ŷ (k reals) ──A_CD(SNR)──▶ ŵ ──G (the transmitter's)──▶ image
+
+:meth:`ReceiverPipeline.receive` runs the whole chain on what the channel delivered;
+:meth:`ReceiverPipeline.equalize` and :meth:`ReceiverPipeline.decode` are its two halves.
 """
 
 from __future__ import annotations
@@ -9,12 +12,14 @@ import time
 
 import torch
 
+from receiver.equalization import RECOVER_EQUALIZERS, recover
 from shared.bundle import Bundle
-from shared.errors import InvalidArgumentError
+from shared.channel.csi import SideInfo
+from shared.errors import InvalidArgumentError, quote
 
 
 class ReceiverPipeline:
-    """A_CD → G on one bundle and device.
+    """Equalisation → A_CD → G on one bundle and device.
 
     Parameters
     ----------
@@ -35,6 +40,50 @@ class ReceiverPipeline:
     @property
     def k(self) -> int:
         return self.bundle.manifest.latent_dim
+
+    def equalize(self, received: torch.Tensor, side_info: SideInfo, equalizer: str = "mmse") -> torch.Tensor:
+        """Estimate the sent real values from the received symbols (:func:`receiver.equalization.recover`), with
+        the gain header undone when the bundle's codec expects it (:attr:`rescale`).
+
+        Input
+        -----
+        received : (B, n_uses) complex, the resource elements as the channel delivered them.
+        side_info : the :class:`~shared.channel.csi.SideInfo` that came with them.
+        equalizer : one of :data:`~receiver.equalization.RECOVER_EQUALIZERS` ("mmse", "zf", "none").
+
+        Output
+        ------
+        y : (B, k) float32 on the pipeline's device; differentiable w.r.t. ``received``.
+        """
+        if equalizer not in RECOVER_EQUALIZERS:
+            raise InvalidArgumentError(f"unknown equalizer {quote(equalizer, 40)}; use one of "
+                                       f"{', '.join(RECOVER_EQUALIZERS)}")
+        return recover(received.to(self.device), side_info.to(self.device), equalizer,
+                       rescale=self.rescale)                                      # (B, k)
+
+    @torch.no_grad()
+    def receive(self, received: torch.Tensor, side_info: SideInfo, *, equalizer: str = "mmse",
+                snr_db: torch.Tensor | list[float] | float | None = None) -> tuple[torch.Tensor, dict]:
+        """The whole receiver: equalise what the channel delivered, then A_CD → G.
+
+        Input
+        -----
+        received : (B, n_uses) complex, the resource elements as the channel delivered them.
+        side_info : the :class:`~shared.channel.csi.SideInfo` that came with them.
+        equalizer : "mmse" (default), "zf" or "none" (see :func:`receiver.equalization.recover`).
+        snr_db : the SNR that picks the A_CD level, one per message or one for all; None (default) takes the
+            SNR the channel reported, ``side_info.snr_db``.
+
+        Output
+        ------
+        images : (B, 3, R, R) in [−1, 1] (clamped).
+        timings : seconds for the equaliser (``equalize_s``), the adapter and the generator.
+        """
+        t0 = time.perf_counter()
+        y = self.equalize(received, side_info, equalizer)                         # (B, k)
+        t1 = time.perf_counter()
+        images, timings = self.decode(y, side_info.snr_db if snr_db is None else snr_db)
+        return images, {"equalize_s": t1 - t0, **timings}
 
     @torch.no_grad()
     def decode(self, y: torch.Tensor, snr_db: torch.Tensor | list[float] | float) -> tuple[torch.Tensor, dict]:

@@ -43,6 +43,7 @@ from sionna.phy.ofdm import LMMSEEqualizer, LSChannelEstimator, PilotPattern, Re
 
 from shared.channel.csi import FrameLayout, SideInfo, pilot_sequence
 from shared.channel.errors import ChannelParameterError
+from shared.errors import quote
 from shared.channel.pairing import complex_to_real
 
 __all__ = ["EQUALIZERS", "RECOVER_EQUALIZERS", "estimate_channel", "equalize", "recover"]
@@ -232,9 +233,9 @@ def equalize(received: torch.Tensor, side_info: SideInfo, equalizer: str = "lmms
         Effective noise variance of each estimate (same units), including channel-estimation errors.
     """
     if equalizer not in EQUALIZERS:
-        raise ChannelParameterError(f"unknown equalizer {equalizer!r}; use one of {', '.join(EQUALIZERS)}")
+        raise ChannelParameterError(f"unknown equalizer {quote(equalizer, 40)}; use one of {', '.join(EQUALIZERS)}")
     if backend not in ("scalar", "sionna"):
-        raise ChannelParameterError(f"unknown backend {backend!r}; use 'scalar' or 'sionna'")
+        raise ChannelParameterError(f"unknown backend {quote(backend, 40)}; use 'scalar' or 'sionna'")
     _check(received, side_info)
     sq = math.sqrt(side_info.es)
     if backend == "scalar":
@@ -275,7 +276,7 @@ def recover(received: torch.Tensor, side_info: SideInfo, equalizer: str = "mmse"
         ``rescale``.
     """
     if equalizer not in RECOVER_EQUALIZERS:
-        raise ChannelParameterError(f"unknown equalizer {equalizer!r}; use one of {', '.join(RECOVER_EQUALIZERS)}")
+        raise ChannelParameterError(f"unknown equalizer {quote(equalizer, 40)}; use one of {', '.join(RECOVER_EQUALIZERS)}")
     if equalizer == "none":
         _check(received, side_info)
         z = received[:, side_info.layout.data_indices.to(received.device)].to(torch.complex64)

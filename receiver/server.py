@@ -1,6 +1,9 @@
 """The receiver service: ``ReceiverService.Deliver`` (gRPC) equalises, picks A_CD for the reported SNR, runs G,
 stores the PNG + metadata durably; the FastAPI app (:mod:`receiver.http`) serves the results.
 
+Deliver is idempotent per request id: a result already stored is kept and answered again (``replayed``), nothing
+is decoded twice and nothing is replaced.
+
 Run with ``python -m receiver.server`` (settings: :class:`receiver.settings.ReceiverServiceSettings`).
 """
 
@@ -15,28 +18,51 @@ import grpc
 import torch
 
 from receiver.decoder import ReceiverPipeline
-from receiver.equalization import RECOVER_EQUALIZERS, recover
+from receiver.equalization import RECOVER_EQUALIZERS
 from receiver.settings import ReceiverServiceSettings
-from receiver.store import ResultStore
+from receiver.store import ResultStore, open_result_store
 from shared.bundle import Bundle
 from shared.config import load_settings, pick_device, settings as common_settings
-from shared.errors import InvalidArgumentError
+from shared.errors import EditDSCError, InvalidArgumentError
 from shared.image_io import encode_png
 from shared.rpc.convert import channel_params_to_dict, edit_to_dict, outcome_to_dict, report_to_dict, \
     side_info_from_proto
 from shared.rpc.editdsc.v1 import receiver_pb2, receiver_pb2_grpc
-from shared.rpc.serving import Handler, Limiter, Server, ServiceMetrics, check_deadline, setup_logging
-from shared.rpc.status import ServiceError, valid_request_id
+from shared.limits import MAX_INSTRUCTION_CHARS
+from shared.rpc.serving import Handler, Limiter, Security, Server, ServiceMetrics, add_servicer, check_deadline, \
+    setup_logging
+from shared.rpc.status import ServiceError, quote, valid_id, valid_request_id
 from shared.rpc.tensors import tensor_from_proto
 
 log = logging.getLogger("editdsc.receiver")
 SERVICE = "editdsc.v1.ReceiverService"
+INTERNAL_METHODS = (f"/{SERVICE}/Deliver",)
+MAX_TIMINGS = 64                 # entries of a timings map that are stored
+MAX_SHORT_TEXT = 128             # bundle versions, edit fields, statuses
+
+
+def check_info(info) -> None:
+    """Bounds on what the transmitter's RequestInfo brings into the stored metadata."""
+    if info.session_id:
+        valid_id(info.session_id, "session id")
+    if len(info.instruction) > MAX_INSTRUCTION_CHARS:
+        raise InvalidArgumentError(f"the instruction has {len(info.instruction)} characters; the limit is "
+                                   f"{MAX_INSTRUCTION_CHARS}")
+    if len(info.timings) > MAX_TIMINGS:
+        raise InvalidArgumentError(f"info has {len(info.timings)} timings; the limit is {MAX_TIMINGS}")
+    for text in (info.bundle_version, info.edit.attribute, info.edit.mode, info.outcome.status,
+                 info.outcome.attribute, *info.timings.keys()):
+        if len(text) > MAX_SHORT_TEXT:
+            raise InvalidArgumentError(f"info field {quote(text, 40)} is longer than {MAX_SHORT_TEXT} characters")
+    if len(info.outcome.degrees_before) > 64 or len(info.outcome.degrees_after) > 64:
+        raise InvalidArgumentError("info: an outcome has at most 64 degrees")
 
 
 def info_to_dict(info) -> dict[str, Any]:
     """The transmitter's RequestInfo as stored JSON."""
     return {
-        "request_id": info.request_id, "session_id": info.session_id, "session_turn": info.session_turn,
+        "request_id": info.request_id, "principal": info.principal, "session_id": info.session_id,
+        "session_turn": info.session_turn,
         "instruction": info.instruction,
         "edit": edit_to_dict(info.edit) if info.HasField("edit") else None,
         "outcome": outcome_to_dict(info.outcome) if info.HasField("outcome") else None,
@@ -80,50 +106,74 @@ class ReceiverServicer(receiver_pb2_grpc.ReceiverServiceServicer):
             rid = valid_request_id(st["request_id"])
             if self.pipeline is None:
                 raise ServiceError(grpc.StatusCode.UNAVAILABLE, "the receiver is still loading its weights")
-            equalizer = request.equalizer or "mmse"
+            owner = request.info.principal
+            if owner:
+                valid_id(owner, "principal")
+            stored = self.store.get(rid, owner)
+            if stored is not None:                      # a retry: the first stored result stands
+                return receiver_pb2.DeliverResponse(
+                    request_id=rid, result_path=f"/v1/results/{rid}", replayed=True,
+                    received_snr_db=float((stored.metadata.get("channel_report") or {}).get(
+                        "received_snr_db", stored.metadata.get("receiver", {}).get("snr_db", 0.0)) or 0.0))
+            equalizer = request.equalizer or self.s.equalizer
             if equalizer not in RECOVER_EQUALIZERS:
-                raise InvalidArgumentError(f"unknown equalizer {equalizer!r}")
+                raise InvalidArgumentError(f"unknown equalizer {quote(equalizer, 40)}; use one of "
+                                           f"{', '.join(RECOVER_EQUALIZERS)}")
+            check_info(request.info)
             received = tensor_from_proto(request.received, "received symbols")
             if not received.is_complex() or received.dim() != 2 or received.shape[0] != 1:
                 raise InvalidArgumentError("received symbols must be complex64 of shape (1, n_uses)")
+            if not bool(torch.isfinite(torch.view_as_real(received)).all()):
+                raise InvalidArgumentError("received symbols hold NaN or infinite values")
             info = side_info_from_proto(request.side_info)
+            if received.shape[1] != info.layout.n_uses:
+                raise InvalidArgumentError(f"received symbols have {received.shape[1]} channel uses; the side "
+                                           f"info's frame has {info.layout.n_uses}")
+            latent_dim = self.bundle.manifest.latent_dim
+            if info.k != latent_dim:
+                raise InvalidArgumentError(f"side info k={info.k}; this receiver's bundle decodes k={latent_dim}")
+            report = report_to_dict(request.channel_report)
+            if len(request.channel_report.report_json) > 16384:
+                raise InvalidArgumentError("the channel report is longer than 16384 bytes")
             with self._compute:
                 t0 = time.perf_counter()
                 self.metrics.observe_queue("Deliver", t0 - t_start)
                 check_deadline(context, "before decoding")
-                y = recover(received.to(self.pipeline.device), info.to(self.pipeline.device), equalizer,
-                            rescale=self.pipeline.rescale)
-                t1 = time.perf_counter()
-                images, dec_t = self.pipeline.decode(y, info.snr_db)
+                images, rx_t = self.pipeline.receive(received, info, equalizer=equalizer)
                 png = encode_png(images[0])
                 t2 = time.perf_counter()
                 self.metrics.observe_compute("Deliver", t2 - t0)
-            timings = {"equalize_s": t1 - t0, **dec_t, "encode_png_s": t2 - t1 - sum(dec_t.values())}
-            report = report_to_dict(request.channel_report)
+            timings = {**rx_t, "encode_png_s": t2 - t0 - sum(rx_t.values())}
             meta = {**info_to_dict(request.info), "request_id": rid,
                     "channel_report": report,
                     "receiver": {"snr_db": info.snr_db, "adapter_snr_db": info.snr_db, "equalizer": equalizer,
                                  "csi": info.csi, "timings": timings,
                                  "bundle_version": self.bundle.version if self.bundle else ""},
                     "image": {"format": "png", "width": int(images.shape[-1]), "height": int(images.shape[-2])}}
-            self.store.put(rid, png, meta, session_id=request.info.session_id)
+            _, new = self.store.put(rid, png, meta, session_id=request.info.session_id, owner=owner)
             t3 = time.perf_counter()
             timings["store_s"] = t3 - t2
             return receiver_pb2.DeliverResponse(request_id=rid, result_path=f"/v1/results/{rid}", timings=timings,
-                                                received_snr_db=float(report.get("received_snr_db", info.snr_db)))
+                                                received_snr_db=float(report.get("received_snr_db", info.snr_db)),
+                                                replayed=not new)
 
 
 def build(settings: ReceiverServiceSettings | None = None):
     s = settings or ReceiverServiceSettings()
     torch.set_num_threads(max(1, s.torch_threads))
     metrics = ServiceMetrics("receiver")
-    store = ResultStore(s.store_dir)
+    security = Security(s, internal_methods=INTERNAL_METHODS)
+    security.check_bind(s.host)
+    store = open_result_store(s.store_dir, s.database_url_value(), max_metadata_bytes=s.max_metadata_kb * 1024)
     server = Server(s.host, s.port, [SERVICE], max_workers=s.max_in_flight + 8,
-                    max_message_bytes=int(s.max_message_mb * 1024 * 1024))
+                    max_message_bytes=s.max_message_bytes, credentials=security.server_credentials(),
+                    interceptors=security.interceptors(metrics), max_connection_age_s=s.max_connection_age_s)
     servicer = ReceiverServicer(s, metrics, store)
-    receiver_pb2_grpc.add_ReceiverServiceServicer_to_server(servicer, server.grpc)
-    server.add_reflection()
-    metrics.serve(s.metrics_port, s.host)
+    servicer.security = security
+    add_servicer(server.grpc, servicer, receiver_pb2.DESCRIPTOR.services_by_name["ReceiverService"])
+    if security.reflection:
+        server.add_reflection()
+    metrics.serve(s.metrics_port, s.metrics_host)
     return server, servicer, store, metrics
 
 
@@ -134,10 +184,17 @@ def main() -> int:
 
     s = load_settings(ReceiverServiceSettings)
     setup_logging(s.log_level, s.log_format)
-    server, servicer, store, metrics = build(s)
-    app = create_app(store, lambda: servicer.ready, metrics.registry, s.max_wait_s, s.page_size_max)
+    try:
+        server, servicer, store, metrics = build(s)
+    except EditDSCError as exc:
+        raise SystemExit(f"receiver: {exc}") from None
+    security = servicer.security
+    security.reload_on_sighup()
+    app = create_app(store, lambda: servicer.ready, metrics.registry, s.max_wait_s, s.page_size_max, s.max_waiters,
+                     tokens=security.tokens)
+    tls = {"ssl_certfile": str(security.tls.cert), "ssl_keyfile": str(security.tls.key)} if security.tls else {}
     http = uvicorn.Server(uvicorn.Config(app, host=s.host, port=s.http_port, log_level="warning",
-                                         access_log=False))
+                                         access_log=False, **tls))
     http_thread = threading.Thread(target=http.run, name="http", daemon=True)
     http_thread.start()
     server.start()

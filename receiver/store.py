@@ -1,33 +1,80 @@
-"""Durable result store of the receiver: one SQLite row per result + its PNG, written atomically.
+"""Durable result store of the receiver: the :class:`ResultStore` interface, and its SQLite implementation (one
+row per result + its PNG file, written atomically); :mod:`receiver.store_pg` has the PostgreSQL one.
 
-The PNG is written first (temporary file + rename, :func:`shared.image_io.write_bytes_atomic`), then the row is
+The PNG is written first (temporary file + rename, :func:`shared.atomic_io.write_bytes_atomic`), then the row is
 committed (WAL journal, ``synchronous=FULL``), so a row never points at a missing file and a restart loses nothing
-that was acknowledged. Readers can wait for a result that is still in flight (:meth:`ResultStore.wait`).
+that was acknowledged. The request id is the key and the first write wins: a second ``put`` with a stored id
+changes nothing and returns what is stored (each attempt writes its own file name, so a losing attempt cannot
+touch the winner's image). Readers can wait for a result that is still in flight (:meth:`ResultStore.wait`, or
+:meth:`ResultStore.add_listener` for callers that must not block a thread).
 """
 
 from __future__ import annotations
 
 import json
+import math
+from abc import ABC, abstractmethod
+import secrets
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
-from shared.image_io import write_bytes_atomic
-from shared.rpc.status import valid_request_id
+from shared.errors import InvalidArgumentError
+from shared.atomic_io import write_bytes_atomic
+from shared.rpc.status import quote, valid_id, valid_request_id
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS results (
-    id TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    session_id TEXT,
-    image_file TEXT NOT NULL,
-    metadata TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS results_created ON results (created, id);
-"""
+#: Versioned schema: MIGRATIONS[i] takes the database from user_version i to i + 1 (applied at open).
+MIGRATIONS = [
+    """
+    CREATE TABLE IF NOT EXISTS results (
+        id TEXT PRIMARY KEY,
+        created REAL NOT NULL,
+        session_id TEXT,
+        image_file TEXT NOT NULL,
+        metadata TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS results_created ON results (created, id);
+    """,
+    # results get an owner (the principal who asked); ids live in their owner's namespace
+    """
+    CREATE TABLE results_v2 (
+        owner TEXT NOT NULL,
+        id TEXT NOT NULL,
+        created REAL NOT NULL,
+        session_id TEXT,
+        image_file TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        PRIMARY KEY (owner, id)
+    );
+    INSERT INTO results_v2 (owner, id, created, session_id, image_file, metadata)
+        SELECT '', id, created, session_id, image_file, metadata FROM results;
+    DROP TABLE results;
+    ALTER TABLE results_v2 RENAME TO results;
+    CREATE INDEX results_created ON results (created, id);
+    CREATE INDEX results_owner_created ON results (owner, created, id);
+    """,
+]
+COLUMNS = "owner, id, created, session_id, image_file, metadata"
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Apply the migrations the database lacks, each in one transaction; returns the schema version."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    for i in range(version, len(MIGRATIONS)):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[i].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {i + 1}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
 
 
 @dataclass
@@ -35,18 +82,148 @@ class StoredResult:
     id: str
     created: float
     session_id: str
-    image_path: Path
+    image_path: Optional[Path]          # the PNG file (file-backed stores)
     metadata: dict[str, Any]
+    owner: str = ""
+    image_bytes: Optional[bytes] = None  # the PNG itself (database-backed stores)
+
+    def read_image(self) -> bytes:
+        return self.image_bytes if self.image_bytes is not None else self.image_path.read_bytes()
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "created": self.created, "session_id": self.session_id, **self.metadata}
 
 
-class ResultStore:
-    """Results under ``root``: ``results.sqlite3`` and ``images/<id>.png``. Thread-safe."""
+def finite_json(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (stored JSON stays strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
 
-    def __init__(self, root: str | Path):
+
+class ResultStore(ABC):
+    """Results keyed by (owner, request id); first write wins. Thread-safe.
+
+    Every result has an owner (the principal who asked; empty with auth off). Reads name the owner whose
+    namespace they look in; ``owner=None`` (administrators) looks in every namespace. Implementations:
+    :class:`SQLiteResultStore` (default) and :class:`receiver.store_pg.PostgresResultStore` (shared by replicas).
+    """
+
+    max_metadata_bytes: int = 32 * 1024
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[str], None]] = []
+
+    def add_listener(self, fn: Callable[[str], None]) -> None:
+        """Call ``fn(result_id)`` after every newly stored result (in any replica sharing the store, for stores
+        that can tell); from a store thread: keep it short."""
+        self._listeners.append(fn)
+
+    def _notify(self, result_id: str) -> None:
+        for fn in list(self._listeners):
+            fn(result_id)
+
+    def put(self, result_id: str, png: bytes, metadata: dict[str, Any], session_id: str = "", owner: str = ""
+            ) -> tuple[StoredResult, bool]:
+        """Store ``owner``'s result durably unless that id is stored already (first write wins).
+
+        Output
+        ------
+        (the stored result, True when this call stored it / False when it was stored before)
+        """
+        valid_request_id(result_id)
+        if session_id:
+            valid_id(session_id, "session id")
+        meta = json.dumps(finite_json(metadata), default=str, allow_nan=False)
+        if len(meta) > self.max_metadata_bytes:
+            raise InvalidArgumentError(f"the result's metadata is {len(meta)} bytes of JSON; the limit is "
+                                       f"{self.max_metadata_bytes}")
+        existing = self.get(result_id, owner)
+        if existing is not None:
+            return existing, False
+        created = time.time()
+        if not self._insert(owner, result_id, created, session_id, png, meta):
+            return self.get(result_id, owner), False          # a concurrent attempt stored it first
+        self._notify(result_id)
+        return self.get(result_id, owner), True
+
+    @abstractmethod
+    def _insert(self, owner: str, result_id: str, created: float, session_id: str, png: bytes, meta: str) -> bool:
+        """Insert unless (owner, id) exists; True when inserted."""
+
+    @abstractmethod
+    def get(self, result_id: str, owner: str | None = "") -> StoredResult | None:
+        """``owner``'s result ``result_id`` (``owner=None``: the newest with that id in any namespace)."""
+
+    @abstractmethod
+    def list(self, limit: int = 50, after: str | None = None, session_id: str | None = None,
+             owner: str | None = "") -> tuple[list[StoredResult], str | None]:
+        """``owner``'s results (``None``: everyone's), newest first; ``after`` is the cursor of the previous page."""
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def wait(self, result_id: str, timeout_s: float, owner: str | None = "") -> StoredResult | None:
+        """The result, waiting up to ``timeout_s`` for it to be stored (blocks a thread: servers use
+        :meth:`add_listener` instead)."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        arrived = threading.Event()
+
+        def listener(rid: str) -> None:
+            if rid == result_id:
+                arrived.set()
+
+        self.add_listener(listener)
+        try:
+            while True:
+                found = self.get(result_id, owner)
+                left = deadline - time.monotonic()
+                if found is not None or left <= 0:
+                    return found
+                arrived.wait(min(left, 0.5))
+                arrived.clear()
+        finally:
+            self._listeners.remove(listener)
+
+
+def parse_cursor(after: str) -> tuple[float, str]:
+    created_s, _, rid = after.partition(":")
+    try:
+        created = float(created_s)
+    except ValueError:
+        raise ValueError(f"bad cursor {quote(after, 40)}") from None
+    if not math.isfinite(created):
+        raise ValueError(f"bad cursor {quote(after, 40)}")
+    return created, rid
+
+
+def make_cursor(items: list[StoredResult], more: bool) -> str | None:
+    return f"{items[-1].created!r}:{items[-1].id}" if more and items else None
+
+
+class SQLiteResultStore(ResultStore):
+    """Results under ``root``: ``results.sqlite3`` and ``images/<id>.<token>.png``.
+
+    The PNG is written first (atomically), then the row is committed; each attempt writes its own file name, so
+    a losing attempt cannot touch the winner's image.
+
+    Parameters
+    ----------
+    root : the folder (created).
+    max_metadata_bytes : a result's metadata JSON may not be longer (bounds every response that lists results).
+    """
+
+    def __init__(self, root: str | Path, max_metadata_bytes: int = 32 * 1024):
+        super().__init__()
         self.root = Path(root)
+        self.max_metadata_bytes = max_metadata_bytes
         self.images = self.root / "images"
         self.images.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -54,59 +231,53 @@ class ResultStore:
         self._db = sqlite3.connect(self.root / "results.sqlite3", check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self.schema_version = migrate(self._db)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def put(self, result_id: str, png: bytes, metadata: dict[str, Any], session_id: str = "") -> StoredResult:
-        """Store (or replace) a result durably; wakes every waiter."""
-        valid_request_id(result_id)
-        name = f"{result_id}.png"
+    def _insert(self, owner: str, result_id: str, created: float, session_id: str, png: bytes, meta: str) -> bool:
+        name = f"{result_id}.{secrets.token_hex(8)}.png"
         write_bytes_atomic(self.images / name, png)
-        created = time.time()
-        meta = json.dumps(metadata, default=str, allow_nan=True)
         with self._cond:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("INSERT OR REPLACE INTO results (id, created, session_id, image_file, metadata) "
-                             "VALUES (?, ?, ?, ?, ?)", (result_id, created, session_id, name, meta))
+            cur = self._db.execute(f"INSERT INTO results ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+                                   "ON CONFLICT (owner, id) DO NOTHING",
+                                   (owner, result_id, created, session_id, name, meta))
             self._db.execute("COMMIT")
-            self._cond.notify_all()
-        return StoredResult(result_id, created, session_id, self.images / name, metadata)
+            new = cur.rowcount == 1
+            if new:
+                self._cond.notify_all()
+        if not new:
+            (self.images / name).unlink(missing_ok=True)
+        return new
 
     def _row(self, row) -> StoredResult:
-        return StoredResult(id=row[0], created=row[1], session_id=row[2] or "", image_path=self.images / row[3],
-                            metadata=json.loads(row[4]))
+        return StoredResult(owner=row[0], id=row[1], created=row[2], session_id=row[3] or "",
+                            image_path=self.images / row[4], metadata=json.loads(row[5]))
 
-    def get(self, result_id: str) -> StoredResult | None:
+    def get(self, result_id: str, owner: str | None = "") -> StoredResult | None:
+        """``owner``'s result ``result_id`` (``owner=None``: the newest with that id in any namespace)."""
         with self._lock:
-            row = self._db.execute("SELECT id, created, session_id, image_file, metadata FROM results WHERE id = ?",
-                                   (result_id,)).fetchone()
+            if owner is None:
+                row = self._db.execute(f"SELECT {COLUMNS} FROM results WHERE id = ? ORDER BY created DESC LIMIT 1",
+                                       (result_id,)).fetchone()
+            else:
+                row = self._db.execute(f"SELECT {COLUMNS} FROM results WHERE owner = ? AND id = ?",
+                                       (owner, result_id)).fetchone()
         return self._row(row) if row else None
 
-    def wait(self, result_id: str, timeout_s: float) -> StoredResult | None:
-        """The result, waiting up to ``timeout_s`` for it to be stored."""
-        deadline = time.monotonic() + max(0.0, timeout_s)
-        while True:
-            found = self.get(result_id)
-            left = deadline - time.monotonic()
-            if found is not None or left <= 0:
-                return found
-            with self._cond:
-                self._cond.wait(min(left, 1.0))
-
-    def list(self, limit: int = 50, after: str | None = None, session_id: str | None = None
-             ) -> tuple[list[StoredResult], str | None]:
-        """Newest first; ``after`` is the cursor returned by the previous page."""
-        sql = "SELECT id, created, session_id, image_file, metadata FROM results"
+    def list(self, limit: int = 50, after: str | None = None, session_id: str | None = None,
+             owner: str | None = "") -> tuple[list[StoredResult], str | None]:
+        """``owner``'s results (``None``: everyone's), newest first; ``after`` is the cursor of the previous page."""
+        sql = f"SELECT {COLUMNS} FROM results"
         where, args = [], []
+        if owner is not None:
+            where.append("owner = ?")
+            args.append(owner)
         if after:
-            created_s, _, rid = after.partition(":")
-            try:
-                created = float(created_s)
-            except ValueError:
-                raise ValueError(f"bad cursor {after!r}") from None
+            created, rid = parse_cursor(after)
             where.append("(created < ? OR (created = ? AND id < ?))")
             args += [created, created, rid]
         if session_id:
@@ -119,9 +290,17 @@ class ResultStore:
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
         items = [self._row(r) for r in rows[:limit]]
-        cursor = f"{items[-1].created!r}:{items[-1].id}" if len(rows) > limit and items else None
-        return items, cursor
+        return items, make_cursor(items, len(rows) > limit)
 
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+
+def open_result_store(store_dir: str | Path, database_url: str | None = None,
+                      max_metadata_bytes: int = 32 * 1024) -> ResultStore:
+    """PostgreSQL when ``database_url`` is given (``postgresql://…``), else SQLite + files under ``store_dir``."""
+    if database_url:
+        from receiver.store_pg import PostgresResultStore
+        return PostgresResultStore(database_url, max_metadata_bytes=max_metadata_bytes)
+    return SQLiteResultStore(store_dir, max_metadata_bytes=max_metadata_bytes)

@@ -34,11 +34,11 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from safetensors.torch import load_file, save_file
 
 from shared.errors import BundleError
+from shared.world_spec import ATTRIBUTES as DEFAULT_ATTRIBUTES
 
 FORMAT = "editdsc-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-DEFAULT_ATTRIBUTES = ["bangs", "eyeglasses", "beard", "smiling", "age"]
 DEFAULT_SNR_LEVELS = [-6.0, 0.0, 6.0, 12.0, 18.0]
 REQUIRED_COMPONENTS = ("generator", "adapters")   # enough to decode; editing also needs predictor, language, fields
 

@@ -1,11 +1,15 @@
 """Image I/O both ends use: decoding uploads with clear errors, tensor conversion, PNG encoding.
 
-Limits on an uploaded image (checked before any pixel is decoded where possible):
+Limits on an uploaded image (checked from the header, before any pixel is decoded):
 
 - at most ``MAX_IMAGE_BYTES`` (10 MiB) of encoded data;
-- PNG, JPEG, BMP, WebP or TIFF (whatever Pillow decodes), any mode (converted to RGB; alpha is composited on white);
+- PNG or JPEG (other formats are refused), any mode (converted to RGB; alpha is composited on white);
 - each side at least ``MIN_SIDE`` (32) pixels and at most ``MAX_SIDE`` (8192) pixels, at most ``MAX_PIXELS``
   (40 M) pixels in all.
+
+Decoding runs in bounded memory: when the model's resolution is known, a JPEG is decoded directly at a reduced
+scale (DCT scaling, never below twice that resolution) and a large PNG is box-reduced right after decoding; the
+pixels being decoded at once, over all threads, are bounded by :data:`DECODE_BUDGET`.
 
 A non-square image is centre-cropped to a square, then resized (bicubic, antialiased) to the model's resolution.
 Tensors are (B, 3, H, W) float32 in [−1, 1], the StyleGAN convention.
@@ -15,50 +19,101 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from shared.errors import InvalidArgumentError
+from shared.atomic_io import write_bytes_atomic
+from shared.errors import InvalidArgumentError, ResourceExhaustedError
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MIN_SIDE = 32
 MAX_SIDE = 8192
 MAX_PIXELS = 40_000_000
+FORMATS = ("PNG", "JPEG")
 
 
-def decode_image(data: bytes, name: str = "image") -> Image.Image:
+class PixelBudget:
+    """A counting semaphore over decoded pixels: :meth:`reserve` waits until ``pixels`` fit under ``capacity``
+    (at most ``wait_s``; then :class:`ResourceExhaustedError`)."""
+
+    def __init__(self, capacity: int, wait_s: float = 30.0):
+        self.capacity = capacity
+        self.wait_s = wait_s
+        self.used = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def reserve(self, pixels: int):
+        pixels = min(int(pixels), self.capacity)
+        deadline = time.monotonic() + self.wait_s
+        with self._cond:
+            while self.used + pixels > self.capacity:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ResourceExhaustedError("too many large images are being decoded; retry later")
+                self._cond.wait(left)
+            self.used += pixels
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= pixels
+                self._cond.notify_all()
+
+
+#: Pixels decoded at once in this process (two of the largest images accepted).
+DECODE_BUDGET = PixelBudget(2 * MAX_PIXELS)
+
+
+def decode_image(data: bytes, name: str = "image", target: int | None = None) -> Image.Image:
     """Decode encoded image bytes into an RGB PIL image, validating size limits.
 
-    Raises :class:`InvalidArgumentError` naming the problem (empty, too large, not an image, truncated,
-    too small, too many pixels).
+    Parameters
+    ----------
+    data : the encoded PNG or JPEG.
+    name : how messages name it.
+    target : the side the image will be resized to, when known: a large image is then decoded or reduced to a
+        size of at least twice ``target`` per side (bounded memory), keeping its aspect ratio.
+
+    Raises :class:`InvalidArgumentError` naming the problem (empty, too large, not PNG/JPEG, truncated,
+    too small, too many pixels), :class:`ResourceExhaustedError` when the decoding budget stays full.
     """
     if not data:
         raise InvalidArgumentError(f"{name} is empty (0 bytes)")
     if len(data) > MAX_IMAGE_BYTES:
         raise InvalidArgumentError(f"{name} is {len(data)} bytes; the limit is {MAX_IMAGE_BYTES} bytes (10 MiB)")
     try:
-        img = Image.open(io.BytesIO(data))
+        img = Image.open(io.BytesIO(data), formats=FORMATS)
         width, height = img.size
-    except Image.DecompressionBombError as exc:   # Pillow refuses to even open > ~179 M pixels
+    except Image.DecompressionBombError:   # Pillow refuses to even open > ~179 M pixels
         raise InvalidArgumentError(
-            f"{name} is too large ({exc}); the limits are {MAX_SIDE} px per side and {MAX_PIXELS} pixels"
+            f"{name} has too many pixels; the limits are {MAX_SIDE} px per side and {MAX_PIXELS} pixels"
         ) from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InvalidArgumentError(f"{name} is not a readable image (PNG/JPEG expected): {exc}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise InvalidArgumentError(f"{name} is not a readable image (PNG or JPEG expected)") from None
     if min(width, height) < MIN_SIDE:
         raise InvalidArgumentError(f"{name} is {width}x{height} px; each side must be at least {MIN_SIDE} px")
     if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
         raise InvalidArgumentError(
             f"{name} is {width}x{height} px; the limits are {MAX_SIDE} px per side and {MAX_PIXELS} pixels"
         )
+    keep = 2 * target if target else None
+    if keep and img.format == "JPEG" and min(width, height) > keep:
+        scale = min(width, height) / keep
+        img.draft("RGB", (max(keep, int(width / scale)), max(keep, int(height / scale))))
     try:
-        img.load()
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise InvalidArgumentError(f"{name} could not be decoded (truncated or corrupt?): {exc}") from None
+        with DECODE_BUDGET.reserve(img.size[0] * img.size[1]):
+            img.load()
+            if keep and min(img.size) >= 2 * keep:                 # a large PNG: box-reduce right away
+                img = img.reduce(min(img.size) // keep)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        raise InvalidArgumentError(f"{name} could not be decoded (truncated or corrupt?)") from None
     if img.mode in ("RGBA", "LA", "P", "PA"):
         img = img.convert("RGBA")
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))
@@ -66,12 +121,15 @@ def decode_image(data: bytes, name: str = "image") -> Image.Image:
     return img.convert("RGB")
 
 
-def read_image_file(path: str | os.PathLike) -> Image.Image:
+def read_image_file(path: str | os.PathLike, target: int | None = None) -> Image.Image:
     """Read and validate an image file (errors name the path)."""
     path = Path(path)
     if not path.is_file():
         raise InvalidArgumentError(f"image file {str(path)!r} does not exist")
-    return decode_image(path.read_bytes(), name=f"image {str(path)!r}")
+    if path.stat().st_size > MAX_IMAGE_BYTES:
+        raise InvalidArgumentError(f"image {str(path)!r} is {path.stat().st_size} bytes; the limit is "
+                                   f"{MAX_IMAGE_BYTES} bytes (10 MiB)")
+    return decode_image(path.read_bytes(), name=f"image {str(path)!r}", target=target)
 
 
 def center_square(img: Image.Image) -> Image.Image:
@@ -94,7 +152,10 @@ def pil_to_tensor(img: Image.Image, size: int | None = None) -> torch.Tensor:
 
 def load_image_tensor(source: bytes | str | os.PathLike, size: int) -> torch.Tensor:
     """Bytes or a file path → validated (1, 3, size, size) tensor in [−1, 1]."""
-    img = decode_image(source) if isinstance(source, (bytes, bytearray)) else read_image_file(source)
+    if isinstance(source, (bytes, bytearray)):
+        img = decode_image(bytes(source), target=size)
+    else:
+        img = read_image_file(source, target=size)
     return pil_to_tensor(img, size)
 
 
@@ -114,24 +175,6 @@ def encode_png(x: torch.Tensor | Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def save_png(x: torch.Tensor | Image.Image, path: str | os.PathLike) -> Path:

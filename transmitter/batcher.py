@@ -4,11 +4,13 @@ Requests are queued; one worker thread takes the first, waits up to ``max_wait_s
 more, and runs them through :meth:`TransmitterPipeline.run` together (batched inversion and JECC), so throughput
 grows with load instead of queueing one image at a time. Items that cannot share a pipeline call (with / without
 inversion, different step budgets) run as separate groups of the same batch. ``max_batch = 1`` turns it off.
+
+A group stops within one inversion or editing step once every one of its jobs was cancelled or passed its
+deadline: nobody is left to receive the answer.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import queue
 import threading
 import time
@@ -50,17 +52,27 @@ class Job:
         return (self.image is None, self.inversion_steps if self.image is not None else 0, self.edit_steps)
 
 
+class GroupCancelled(Exception):
+    """Every job of a running group was cancelled or passed its deadline."""
+
+
+def abandoned(job: Job, now: float) -> bool:
+    """Nobody waits for ``job`` any more (cancelled, or past its deadline)."""
+    return job.cancelled.is_set() or (job.deadline is not None and now >= job.deadline)
+
+
 class MicroBatcher:
     """Runs :class:`Job` objects through a :class:`TransmitterPipeline` in micro-batches (one worker thread)."""
 
     def __init__(self, pipeline: TransmitterPipeline, max_batch: int = 8, max_wait_s: float = 0.02,
-                 on_batch: Callable[[int], None] | None = None):
+                 on_batch: Callable[[int], None] | None = None, on_cancel: Callable[[int], None] | None = None):
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         self.pipeline = pipeline
         self.max_batch = max_batch
         self.max_wait_s = max(0.0, max_wait_s)
         self.on_batch = on_batch
+        self.on_cancel = on_cancel
         self._q: "queue.Queue[Job | None]" = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="micro-batcher", daemon=True)
@@ -111,7 +123,7 @@ class MicroBatcher:
             for job in batch:
                 if job.cancelled.is_set():
                     job.future.set_exception(ServiceError(grpc.StatusCode.CANCELLED, "cancelled by the client"))
-                elif job.deadline is not None and now >= job.deadline:
+                elif abandoned(job, now):
                     job.future.set_exception(ServiceError(grpc.StatusCode.DEADLINE_EXCEEDED,
                                                           "deadline exceeded while queued"))
                 else:
@@ -129,6 +141,8 @@ class MicroBatcher:
             self.on_batch(len(jobs))
 
         def progress(stage: str, step: int, total: int) -> None:
+            if all(abandoned(job, time.monotonic()) for job in jobs):
+                raise GroupCancelled(f"every request of this group left during {stage} step {step}")
             for job in jobs:
                 if job.progress is not None:
                     try:
@@ -141,18 +155,19 @@ class MicroBatcher:
             job.started = started
             job.batch_size = len(jobs)
         try:
-            base_inv, base_jecc = p.inversion_config, p.jecc_config
-            p.inversion_config = dataclasses.replace(base_inv, steps=first.inversion_steps)
-            p.jecc_config = dataclasses.replace(base_jecc, max_steps=first.edit_steps)
-            try:
-                if first.image is None:
-                    outs = p.run([], [j.snr_db for j in jobs], w_start=torch.stack([j.w_start for j in jobs]),
-                                 edits=[j.edit for j in jobs], progress=progress)
-                else:
-                    outs = p.run([], [j.snr_db for j in jobs], images=torch.stack([j.image for j in jobs]),
-                                 edits=[j.edit for j in jobs], progress=progress)
-            finally:
-                p.inversion_config, p.jecc_config = base_inv, base_jecc
+            start = {"w_start": torch.stack([j.w_start for j in jobs])} if first.image is None else \
+                {"images": torch.stack([j.image for j in jobs])}
+            outs = p.run([j.edit for j in jobs], [j.snr_db for j in jobs], **start,
+                         inversion_steps=first.inversion_steps, edit_steps=first.edit_steps, progress=progress)
+        except GroupCancelled as exc:
+            finished = time.perf_counter()
+            for job in jobs:
+                job.finished = finished
+                if not job.future.done():
+                    job.future.set_exception(ServiceError(grpc.StatusCode.CANCELLED, f"abandoned: {exc}"))
+            if self.on_cancel:
+                self.on_cancel(len(jobs))
+            return
         except Exception as exc:  # noqa: BLE001 - every job of the group gets the error
             finished = time.perf_counter()
             for job in jobs:

@@ -13,9 +13,19 @@ indefinite  ±1           None         None
 An indefinite request is a change of 1 (Talk-to-Edit's ``decide_next_edit`` sets ``score_change_value = 1``).
 The ``end`` request mode of the published encoder (a dialogue turn, not an edit) is rejected.
 
-Input limits of :class:`InstructionParser`: at most :data:`MAX_CHARS` (512) characters and :data:`MAX_TOKENS`
-(64) tokens; empty / whitespace-only instructions and instructions with no known word are rejected with
-:class:`shared.errors.InvalidArgumentError`.
+Input limits of :class:`InstructionParser`: at most :data:`MAX_INSTRUCTION_CHARS` (512) characters and
+:data:`MAX_TOKENS` (64) tokens.
+
+Scope. A bundle edits its attributes by degree and nothing else; an instruction that asks for anything else ("make
+the nose bigger", "make it brighter", "!!!???") is refused with :class:`shared.errors.InvalidArgumentError`, whose
+message names what the bundle can edit. Refused are: empty instructions, instructions without a word, instructions
+with no word of the parser's vocabulary (after spelling correction); when the vocabulary records attribute
+evidence (words that name one attribute in the training corpus' edit requests, such as "fringe" or "older"),
+instructions without any; and, when the encoder has the ``in_scope`` head
+(:data:`shared.models.language.SCOPE_HEAD`), instructions that head reads as out of scope. The refusal names
+the word the instruction asks about when the vocabulary can tell it: a word that never occurred in an edit request
+of the parser's training corpus (when there are several, the one whose removal makes the encoder most confident
+that the rest is in scope).
 """
 
 from __future__ import annotations
@@ -28,15 +38,20 @@ from typing import Any, Literal
 import torch
 
 from shared.errors import InvalidArgumentError
-from shared.models.language import HEAD_LABELS, LanguageEncoder, Vocabulary, tokenize
-from shared.models.predictor import DEFAULT_ATTRIBUTES
+from shared.models.language import HEAD_LABELS, SCOPE_HEAD, SCOPE_LABELS, LanguageEncoder, Vocabulary, tokenize
+from shared.world_spec import ATTRIBUTES
 
-__all__ = ["Edit", "EditMode", "expected_degree", "InstructionParser", "MAX_CHARS", "MAX_TOKENS",
-           "REQUIRED_HEADS"]
+__all__ = ["Edit", "EditMode", "expected_degree", "InstructionParser", "MAX_INSTRUCTION_CHARS", "MAX_TOKENS",
+           "REQUIRED_HEADS", "quote_input"]
 
 EditMode = Literal["target", "definite", "indefinite"]
-MAX_CHARS = 512
+#: The one limit on an instruction's length, for the parser and every service that accepts instructions.
+MAX_INSTRUCTION_CHARS = 512
 MAX_TOKENS = 64
+#: Longest piece of user input an error message quotes.
+QUOTE_CHARS = 100
+#: A refusal names a word only when the instruction has at most this many words outside the edit vocabulary.
+_MAX_NAMED_CANDIDATES = 2
 REQUIRED_HEADS = ("attribute", "request_mode", "score_change_direction", "score_change_value", "target_score")
 
 _MODES = ("target", "definite", "indefinite")
@@ -48,6 +63,12 @@ _REQUEST_MODE_TO_EDIT: dict[str, str | None] = {
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
+
+
+def quote_input(text: str, limit: int = QUOTE_CHARS) -> str:
+    """User input for an error message: whitespace collapsed, at most ``limit`` characters, in single quotes."""
+    text = " ".join(str(text).split())
+    return f"'{text[:limit]}...'" if len(text) > limit else f"'{text}'"
 
 
 @dataclass(frozen=True)
@@ -75,22 +96,22 @@ class Edit:
 
     def __post_init__(self) -> None:
         if not isinstance(self.attribute, str) or not self.attribute:
-            raise InvalidArgumentError(f"edit attribute must be a non-empty string, got {self.attribute!r}")
+            raise InvalidArgumentError("edit attribute must be a non-empty string")
         if self.mode not in _MODES:
-            raise InvalidArgumentError(f"edit mode must be one of {', '.join(_MODES)}, got {self.mode!r}")
+            raise InvalidArgumentError(f"edit mode must be one of {', '.join(_MODES)}, got {quote_input(self.mode)}")
         if self.mode == "target":
             if self.direction is not None or self.change is not None:
                 raise InvalidArgumentError("a target edit has no direction and no change")
             if not _is_int(self.target) or self.target < 0:
-                raise InvalidArgumentError(f"a target edit needs a target degree >= 0, got {self.target!r}")
+                raise InvalidArgumentError(f"a target edit needs a target degree >= 0, got {quote_input(self.target)}")
             return
         if self.target is not None:
             raise InvalidArgumentError(f"a {self.mode} edit has no target")
         if self.direction not in (1, -1) or not _is_int(self.direction):
-            raise InvalidArgumentError(f"a {self.mode} edit needs direction +1 or -1, got {self.direction!r}")
+            raise InvalidArgumentError(f"a {self.mode} edit needs direction +1 or -1, got {quote_input(self.direction)}")
         if self.mode == "definite":
             if not _is_int(self.change) or self.change < 1:
-                raise InvalidArgumentError(f"a definite edit needs a change >= 1, got {self.change!r}")
+                raise InvalidArgumentError(f"a definite edit needs a change >= 1, got {quote_input(self.change)}")
         elif self.change is not None:
             raise InvalidArgumentError("an indefinite edit has no change (it is a change of 1)")
 
@@ -130,10 +151,10 @@ def expected_degree(edit: Edit, current_degree: int, u: int = 5) -> int:
         Largest degree.
     """
     if not _is_int(u) or u < 1:
-        raise InvalidArgumentError(f"u must be a positive integer, got {u!r}")
+        raise InvalidArgumentError(f"u must be a positive integer, got {quote_input(u)}")
     a = int(current_degree)
     if a != current_degree or not 0 <= a <= u:
-        raise InvalidArgumentError(f"current degree {current_degree!r} is outside [0, {u}]")
+        raise InvalidArgumentError(f"current degree {quote_input(current_degree)} is outside [0, {u}]")
     value = edit.target if edit.mode == "target" else a + edit.signed_change
     return min(max(int(value), 0), u)
 
@@ -188,14 +209,16 @@ class TypoFixer:
 
 
 class InstructionParser:
-    """Text → :class:`Edit` with a :class:`~shared.models.language.LanguageEncoder`.
+    """Text → :class:`Edit` with a :class:`~shared.models.language.LanguageEncoder`; refuses what the bundle
+    cannot edit (see the module docstring).
 
     Parameters
     ----------
     encoder : LanguageEncoder
         Needs the heads ``attribute``, ``request_mode`` (4 classes, Talk-to-Edit order ``change_definite,
         change_indefinite, target, end``), ``score_change_direction`` (negative, positive),
-        ``score_change_value`` (1..u) and ``target_score`` (0..u).
+        ``score_change_value`` (1..u) and ``target_score`` (0..u); uses ``in_scope`` (out of scope, in scope)
+        when it has it.
     vocab : Vocabulary
     attributes : sequence of str
         Names for the classes of the ``attribute`` head, in order (default ``bangs, eyeglasses, beard,
@@ -207,8 +230,8 @@ class InstructionParser:
     """
 
     def __init__(self, encoder: LanguageEncoder, vocab: Vocabulary,
-                 attributes: Sequence[str] = DEFAULT_ATTRIBUTES, max_tokens: int = MAX_TOKENS,
-                 max_chars: int = MAX_CHARS, spell_fix: bool = True):
+                 attributes: Sequence[str] = ATTRIBUTES, max_tokens: int = MAX_TOKENS,
+                 max_chars: int = MAX_INSTRUCTION_CHARS, spell_fix: bool = True):
         heads = encoder.cfg.heads
         missing = [h for h in REQUIRED_HEADS if h not in heads]
         if missing:
@@ -222,6 +245,8 @@ class InstructionParser:
             raise InvalidArgumentError("the score_change_direction head must have 2 classes")
         if heads["target_score"] != heads["score_change_value"] + 1:
             raise InvalidArgumentError("target_score must have one class more (0..u) than score_change_value (1..u)")
+        if SCOPE_HEAD in heads and heads[SCOPE_HEAD] != len(SCOPE_LABELS):
+            raise InvalidArgumentError(f"the {SCOPE_HEAD} head must have {len(SCOPE_LABELS)} classes")
         if len(vocab) != encoder.cfg.vocab_size:
             raise InvalidArgumentError(
                 f"vocabulary has {len(vocab)} tokens, the encoder's embedding {encoder.cfg.vocab_size}")
@@ -231,20 +256,26 @@ class InstructionParser:
         self.u = heads["score_change_value"]
         self.max_tokens = int(max_tokens)
         self.max_chars = int(max_chars)
+        self.has_scope_head = SCOPE_HEAD in heads
         self.fixer = TypoFixer(vocab.counts or dict.fromkeys(vocab.token_to_idx, 0)) if spell_fix else None
 
+    @property
+    def scope_note(self) -> str:
+        """What this parser's bundle can edit, for refusals."""
+        return f"this bundle edits {', '.join(self.attributes)}"
+
     def tokens(self, text: str) -> list[str]:
-        """Validates and tokenizes one instruction."""
+        """Validates and tokenizes one instruction (spelling corrected); refuses empty and wordless ones."""
         if not isinstance(text, str):
             raise InvalidArgumentError(f"an instruction must be a string, got {type(text).__name__}")
         if not text.strip():
-            raise InvalidArgumentError("the instruction is empty")
+            raise InvalidArgumentError(f"the instruction is empty; {self.scope_note}")
         if len(text) > self.max_chars:
             raise InvalidArgumentError(
                 f"the instruction has {len(text)} characters, more than the limit of {self.max_chars}")
         toks = tokenize(text)
-        if not toks:
-            raise InvalidArgumentError("the instruction has no words")
+        if not any(any(c.isalnum() for c in t) for t in toks):
+            raise InvalidArgumentError(f"the instruction has no words; {self.scope_note}")
         if len(toks) > self.max_tokens:
             raise InvalidArgumentError(
                 f"the instruction has {len(toks)} tokens, more than the limit of {self.max_tokens}")
@@ -252,11 +283,11 @@ class InstructionParser:
             toks = [self.fixer.fix_token(t) for t in toks]
         if all(t not in self.vocab for t in toks):
             raise InvalidArgumentError(
-                f"the instruction {text.strip()[:60]!r} contains no known word")
+                f"cannot read {quote_input(text)}: it contains no known word; {self.scope_note}")
         return toks
 
     def parse(self, text: str) -> Edit:
-        """One instruction → :class:`Edit` (raises :class:`InvalidArgumentError` on bad input)."""
+        """One instruction → :class:`Edit` (raises :class:`InvalidArgumentError` on bad or out-of-scope input)."""
         return self.parse_batch([text])[0]
 
     def parse_batch(self, texts: Sequence[str]) -> list[Edit]:
@@ -273,29 +304,55 @@ class InstructionParser:
                 if len(texts) == 1:
                     raise
                 raise InvalidArgumentError(f"instruction {i}: {e}") from None
-        tokens, lengths = self.vocab.encode_batch(token_lists)
+        if self.vocab.evidence:
+            for i, toks in enumerate(token_lists):
+                if not any(t in self.vocab.evidence for t in toks):
+                    where = f"instruction {i}: " if len(texts) > 1 else ""
+                    raise InvalidArgumentError(f"{where}{self._refusal(toks)}")
+        out = self._run(token_lists)
+        heads = REQUIRED_HEADS + ((SCOPE_HEAD,) if self.has_scope_head else ())
+        pred = {name: out[name].argmax(dim=1).cpu().tolist() for name in heads}
+        edits = []
+        for i in range(len(texts)):
+            where = f"instruction {i}: " if len(texts) > 1 else ""
+            if self.has_scope_head and pred[SCOPE_HEAD][i] == SCOPE_LABELS.index("out_of_scope"):
+                raise InvalidArgumentError(f"{where}{self._refusal(token_lists[i])}")
+            edits.append(self._edit_from_classes({name: pred[name][i] for name in REQUIRED_HEADS}, texts[i], where))
+        return edits
+
+    def _run(self, token_lists: Sequence[Sequence[str]]) -> dict[str, torch.Tensor]:
+        """The encoder's logits per head for tokenized instructions, in eval mode without gradients."""
+        tokens, lengths = self.vocab.encode_batch(token_lists)        # (B, T), (B,)
         device = next(self.encoder.parameters()).device
         was_training = self.encoder.training
         self.encoder.eval()
         try:
             with torch.no_grad():
-                out = self.encoder(tokens.to(device), lengths.to(device))
+                return self.encoder(tokens.to(device), lengths.to(device))
         finally:
             self.encoder.train(was_training)
-        pred = {name: out[name].argmax(dim=1).cpu().tolist() for name in REQUIRED_HEADS}
-        edits = []
-        for i in range(len(texts)):
-            edits.append(self._edit_from_classes({name: pred[name][i] for name in REQUIRED_HEADS},
-                                                 texts[i], i if len(texts) > 1 else None))
-        return edits
 
-    def _edit_from_classes(self, cls: Mapping[str, int], text: str, index: int | None) -> Edit:
+    def _refusal(self, toks: list[str]) -> str:
+        """The message refusing an out-of-scope instruction; names the word it asks about when it can."""
+        edit_counts = self.vocab.edit_counts
+        candidates = [t for t in dict.fromkeys(toks)
+                      if any(c.isalpha() for c in t) and edit_counts.get(t, 0) == 0]
+        if not edit_counts or not 1 <= len(candidates) <= _MAX_NAMED_CANDIDATES:
+            return f"this instruction asks for nothing this bundle can edit; {self.scope_note}"
+        word = candidates[0]
+        if len(candidates) > 1 and self.has_scope_head:
+            # the word whose removal leaves the most in-scope-looking rest is the one the refusal is about
+            variants = [[t for t in toks if t != c] or [t for t in toks] for c in candidates]
+            p_in = self._run(variants)[SCOPE_HEAD].softmax(dim=1)[:, SCOPE_LABELS.index("in_scope")]
+            word = candidates[int(p_in.argmax())]
+        return f"cannot edit {quote_input(word, 40)}; {self.scope_note}"
+
+    def _edit_from_classes(self, cls: Mapping[str, int], text: str, where: str) -> Edit:
         request = HEAD_LABELS["request_mode"][cls["request_mode"]]
         mode = _REQUEST_MODE_TO_EDIT[request]
         if mode is None:
-            where = f"instruction {index}: " if index is not None else ""
             raise InvalidArgumentError(
-                f"{where}{text.strip()[:60]!r} reads as ending the dialogue, not as an edit request")
+                f"{where}{quote_input(text)} reads as ending the dialogue, not as an edit request")
         attribute = self.attributes[cls["attribute"]]
         direction = 1 if cls["score_change_direction"] == 1 else -1
         if mode == "target":

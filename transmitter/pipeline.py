@@ -10,6 +10,7 @@ previous latent (``w_start``) and skip inversion: the paper's conversational use
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -112,22 +113,24 @@ class TransmitterPipeline:
         return self._encoder_start(images.to(self.device))
 
     def invert(self, images: torch.Tensor, progress: ProgressFn | None = None,
-               step_callback: InversionProgressFn | None = None):
+               step_callback: InversionProgressFn | None = None, steps: int | None = None):
         """Invert ``images`` (B, 3, R, R) from :meth:`start_latent`, with the degree guard when the config asks for
-        it. ``progress`` gets ("inversion", step, total); ``step_callback`` gets :func:`invert`'s (step, total, loss)."""
+        it; ``steps`` overrides the config's r_inv for this call. ``progress`` gets ("inversion", step, total);
+        ``step_callback`` gets :func:`invert`'s (step, total, loss)."""
         if progress is not None:
             step_callback = lambda it, total, loss: progress("inversion", it, total)  # noqa: E731
         images = images.to(self.device)
-        guard = DegreeGuard(self.predictor, images) if self.inversion_config.keep_degrees else None
-        return invert(self.generator, images, self.lpips, self.inversion_config,
+        config = self.inversion_config if steps is None else dataclasses.replace(self.inversion_config, steps=steps)
+        guard = DegreeGuard(self.predictor, images) if config.keep_degrees else None
+        return invert(self.generator, images, self.lpips, config,
                       w_init=self.start_latent(images), progress=step_callback, guard=guard)
 
-    def simulated_link(self, snr_db: Sequence[float]):
+    def simulated_link(self, snr_db: Sequence[float], config: JECCConfig | None = None):
         """JECC's view of the link for a batch with these SNRs: (latents (b, D), rows (b,)) → one simulated
         reception A_CD(AWGN(A_CE(w))) at each row's SNR (:func:`~shared.channel.awgn_estimate.awgn_estimate`,
         seeded by :data:`JECC_CHANNEL_SEED`); None when the config asks for no draws. The transmitter knows the
         SNR but not the channel model, so it anticipates AWGN; under fading this is an approximation."""
-        if self.jecc_config.channel_draws <= 0:
+        if (config or self.jecc_config).channel_draws <= 0:
             return None
         snr = torch.as_tensor(list(snr_db), dtype=torch.float32, device=self.device)          # (B,)
         noise = torch.Generator().manual_seed(JECC_CHANNEL_SEED)
@@ -140,40 +143,43 @@ class TransmitterPipeline:
 
         return link
 
-    def run(self, instructions: Sequence[str], snr_db: Sequence[float], images: torch.Tensor | None = None,
-            w_start: torch.Tensor | None = None, edits: Sequence[Edit] | None = None,
+    def run(self, edits: Sequence[Edit], snr_db: Sequence[float], *, images: torch.Tensor | None = None,
+            w_start: torch.Tensor | None = None, inversion_steps: int | None = None, edit_steps: int | None = None,
             progress: ProgressFn | None = None) -> list[TxOutput]:
-        """Run the chain on a batch.
+        """Run the chain on a batch of parsed edits (:meth:`parse` turns instructions into edits).
 
         Parameters
         ----------
-        instructions : one per item (ignored when ``edits`` is given).
+        edits : one :class:`Edit` per item.
         snr_db : one per item: picks the A_CE adapter level.
         images : (B, 3, R, R) in [−1, 1] to invert; or None when ``w_start`` is given.
         w_start : (B, D) start latents (a session's last latent): inversion is skipped.
-        edits : already parsed edits.
-        progress : called as (stage, step, total).
+        inversion_steps, edit_steps : this call's r_inv and r_edit (None: the pipeline's configs). Nothing shared
+            is changed, so concurrent callers with different budgets do not interfere.
+        progress : called as (stage, step, total); an exception it raises stops the run (cancellation).
 
         Output
         ------
         list of :class:`TxOutput`, one per item.
         """
-        t0 = time.perf_counter()
-        edits = list(edits) if edits is not None else self.parse(instructions)
+        edits = list(edits)
         batch = len(edits)
+        if batch == 0:
+            raise InvalidArgumentError("no edits to run")
+        if not all(isinstance(e, Edit) for e in edits):
+            raise InvalidArgumentError("run() takes parsed edits; use parse() on instruction text first")
         if len(snr_db) != batch:
             raise InvalidArgumentError(f"{len(snr_db)} SNR values for {batch} items")
-        t_parse = time.perf_counter() - t0
 
         t1 = time.perf_counter()
         if w_start is not None:
-            w = w_start.to(self.device).reshape(batch, -1)
+            w = w_start.to(self.device).reshape(batch, -1)                                   # (B, D)
             inv_lpips: list[float | None] = [None] * batch
         else:
             if images is None or images.shape[0] != batch:
-                raise InvalidArgumentError("one image per instruction is needed when no start latent is given")
-            result = self.invert(images, progress)
-            w = result.w
+                raise InvalidArgumentError("one image per edit is needed when no start latent is given")
+            result = self.invert(images, progress, steps=inversion_steps)
+            w = result.w                                                                     # (B, D)
             inv_lpips = [float(v) for v in result.lpips]
         t_inv = time.perf_counter() - t1
 
@@ -185,16 +191,18 @@ class TransmitterPipeline:
         def targets(degrees: torch.Tensor) -> list[int]:
             return [expected_degree(e, int(degrees[i, attr_index[i]]), u) for i, e in enumerate(edits)]
 
+        jecc_config = self.jecc_config if edit_steps is None else dataclasses.replace(self.jecc_config,
+                                                                                      max_steps=edit_steps)
         step_cb = (lambda s, total, left: progress("editing", s, total)) if progress else None
         jecc = run_jecc(self.generator, self.predictor, self.fields, w, attr_index, targets,
-                        self.jecc_config, progress=step_cb, channel=self.simulated_link(snr_db))
+                        jecc_config, progress=step_cb, channel=self.simulated_link(snr_db, jecc_config))
         t_edit = time.perf_counter() - t2
 
         t3 = time.perf_counter()
         with torch.no_grad():
             x = self.adapters.encode(jecc.w, torch.as_tensor(list(snr_db), dtype=torch.float32))   # (B, k)
         t_ace = time.perf_counter() - t3
-        timings = {"parse_s": t_parse, "inversion_s": t_inv, "jecc_s": t_edit, "adapter_s": t_ace}
+        timings = {"inversion_s": t_inv, "jecc_s": t_edit, "adapter_s": t_ace}
         return [TxOutput(edit=edits[i], outcome=jecc.outcomes[i], x=x[i].detach(), w_original=w[i].detach(),
                          w_edited=jecc.w[i].detach(), inversion_lpips=inv_lpips[i], timings=dict(timings))
                 for i in range(batch)]

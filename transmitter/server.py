@@ -4,56 +4,114 @@ image + instruction → (micro-batched) inversion + JECC + A_CE → ``ChannelSer
 the result; the answer carries the parsed edit, the JECC outcome, k, CBR, per-stage timings and the bundle version.
 Sessions let a follow-up instruction continue from the last sent latent without re-inverting.
 
+The request id is an idempotency key: the first completed attempt's answer is recorded (with the session change it
+made, atomically, :mod:`transmitter.sessions`) and every retry with that id gets it back without recomputing; a
+retry while the first attempt runs joins it (:mod:`transmitter.flights`); the same id with a different request is
+refused (ALREADY_EXISTS). docs/SERVICES.md says what a client may conclude from each status code.
+
 Run with ``python -m transmitter.server`` (settings: :class:`transmitter.settings.TransmitterServiceSettings`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import threading
 import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Optional
 
 import grpc
 import torch
 
+from shared.auth import current_principal
 from shared.bundle import Bundle
 from shared.channel.limits import check_snr_db
 from shared.config import load_settings, pick_device, settings as common_settings
-from shared.errors import InvalidArgumentError
+from shared.errors import EditDSCError, InvalidArgumentError
 from shared.image_io import load_image_tensor
 from shared.rpc.convert import edit_to_proto, outcome_to_proto
 from shared.rpc.editdsc.v1 import channel_pb2, channel_pb2_grpc, common_pb2, transmitter_pb2, transmitter_pb2_grpc
-from shared.rpc.serving import Handler, Limiter, Server, ServiceMetrics, channel_options, remaining_s, setup_logging
-from shared.rpc.status import ServiceError, downstream_error, new_request_id, outgoing_metadata, valid_request_id
+from shared.rpc.serving import Handler, Limiter, Security, Server, ServiceMetrics, add_servicer, remaining_s, \
+    setup_logging
+from shared.rpc.status import ServiceError, downstream_error, new_request_id, valid_id, valid_request_id
 from shared.rpc.tensors import tensor_to_proto
 from transmitter.batcher import Job, MicroBatcher
+from transmitter.flights import Flight, Flights, mismatch
+from transmitter.instruction import MAX_INSTRUCTION_CHARS, Edit
 from transmitter.inversion import InversionConfig
 from transmitter.jecc import JECCConfig
-from transmitter.pipeline import TransmitterPipeline, channel_bandwidth_ratio
-from transmitter.sessions import SessionStore
+from transmitter.pipeline import TransmitterPipeline, TxOutput, channel_bandwidth_ratio
+from transmitter.sessions import Session, SessionConflict, SessionWrite, open_state_store
 from transmitter.settings import TransmitterServiceSettings
 
 log = logging.getLogger("editdsc.transmitter")
 SERVICE = "editdsc.v1.TransmitterService"
-MAX_INSTRUCTION_CHARS = 1000
+CLIENT_METHODS = (f"/{SERVICE}/Submit", f"/{SERVICE}/SubmitStream")
+SESSION_LOCKS = 64          # striped locks: follow-ups of one session run one after the other
+COMPUTED_KEPT = 256         # computed edits kept for a retry after a failed forward
+COMPUTED_TTL_S = 600.0
+
+
+def fingerprint(request: transmitter_pb2.SubmitRequest) -> str:
+    """What a request asks for, without its id: equal fingerprints ⇔ the same request."""
+    copy = transmitter_pb2.SubmitRequest()
+    copy.CopyFrom(request)
+    copy.request_id = ""
+    copy.instruction = copy.instruction.strip()
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
+
+
+@dataclass
+class Plan:
+    """A validated request, ready to run."""
+
+    rid: str
+    owner: str
+    fingerprint: str
+    instruction: str
+    edit: Edit
+    snr_db: float
+    channel: common_pb2.ChannelParams
+    channel_uses: int
+    image: Optional[torch.Tensor]        # (3, R, R), or None for a follow-up
+    session_id: str
+    inversion_steps: int
+    edit_steps: int
+    t_start: float
+    validate_s: float
+    parse_s: float
 
 
 class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
-    def __init__(self, settings: TransmitterServiceSettings, metrics: ServiceMetrics):
+    def __init__(self, settings: TransmitterServiceSettings, metrics: ServiceMetrics, security: Security,
+                 served_by: str = ""):
         self.s = settings
+        self.security = security
+        self.served_by = served_by
         self.metrics = metrics
         self.handler = Handler(metrics, log)
         self.limiter = Limiter(settings.max_in_flight, "transmitter")
-        self.sessions = SessionStore(settings.max_sessions, settings.session_ttl_s)
+        self.state = open_state_store(settings.data_dir, settings.database_url_value(),
+                                      max_sessions=settings.max_sessions, session_ttl_s=settings.session_ttl_s,
+                                      max_requests=settings.max_requests_kept, request_ttl_s=settings.request_ttl_s)
+        self.flights = Flights()
+        self._runner = ThreadPoolExecutor(max_workers=settings.max_in_flight, thread_name_prefix="flight")
+        self._session_locks = [threading.Lock() for _ in range(SESSION_LOCKS)]
+        self._computed: dict[str, tuple[str, float, TxOutput, int, float]] = {}
+        self._computed_lock = threading.Lock()
         self.pipeline: TransmitterPipeline | None = None
         self.batcher: MicroBatcher | None = None
         self.bundle: Bundle | None = None
         self.k = 0
-        max_bytes = int(settings.max_message_mb * 1024 * 1024)
-        self._channel = grpc.insecure_channel(settings.channel_address, options=channel_options(max_bytes))
+        self._channel = security.channel(settings.channel_address, settings.max_message_bytes)
         self.channel = channel_pb2_grpc.ChannelServiceStub(self._channel)
+        metrics.queue_depth.labels("transmitter").set_function(lambda: float(len(self.flights)))
 
     # ------------------------------------------------------------------ life cycle
     def load(self) -> None:
@@ -68,7 +126,8 @@ class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
                                        JECCConfig(max_steps=self.s.edit_steps,
                                                   channel_draws=self.s.edit_channel_draws))
         self.batcher = MicroBatcher(pipeline, self.s.max_batch_size, self.s.max_batch_wait_ms / 1000.0,
-                                    on_batch=lambda n: self.metrics.batch_size.labels("transmitter").observe(n))
+                                    on_batch=lambda n: self.metrics.batch_size.labels("transmitter").observe(n),
+                                    on_cancel=lambda n: self.metrics.abandoned.labels("transmitter").inc(n))
         with torch.no_grad():
             self.k = int(pipeline.adapters.encode(torch.zeros(1, self.bundle.manifest.latent_dim, device=device),
                                                   torch.tensor([0.0])).shape[1])
@@ -77,159 +136,249 @@ class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
     def close(self) -> None:
         if self.batcher is not None:
             self.batcher.close()
+        self._runner.shutdown(wait=False, cancel_futures=True)
         self._channel.close()
+        self.state.close()
 
     # ------------------------------------------------------------------ RPCs
     def Submit(self, request, context):
-        with self.handler.call("Submit", context, request.request_id) as st:
-            return self._submit(request, context, st["request_id"], None)
+        with self.handler.call("Submit", context, request.request_id) as st, self.limiter.slot():
+            replay, attend = self._admit(request, context, st["request_id"], None)
+            if replay is not None:
+                return replay
+            with attend as flight:
+                return self._await(flight, context)
 
     def SubmitStream(self, request, context):
-        with self.handler.call("SubmitStream", context, request.submit.request_id) as st:
+        with self.handler.call("SubmitStream", context, request.submit.request_id) as st, self.limiter.slot():
             events: "queue.Queue" = queue.Queue()
-            done = object()
             last = {"stage": None, "t": 0.0}
 
-            def progress(stage: str, step: int, total: int) -> None:
-                events.put(transmitter_pb2.SubmitStreamResponse(
-                    progress=transmitter_pb2.Progress(stage=stage, step=step, total=total)))
+            def listen(stage: str, step: int, total: int) -> None:
+                events.put(transmitter_pb2.Progress(stage=stage, step=step, total=total))
 
-            def work():
-                try:
-                    events.put(transmitter_pb2.SubmitStreamResponse(
-                        result=self._submit(request.submit, context, st["request_id"], progress)))
-                except BaseException as exc:  # noqa: BLE001 - handed to the stream
-                    events.put(exc)
-                finally:
-                    events.put(done)
-
-            worker = threading.Thread(target=work, name=f"submit-{st['request_id'][:8]}", daemon=True)
-            worker.start()
-            while True:
-                item = events.get()
-                if item is done:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                if item.HasField("progress"):   # at most ~20 events per second per stage
-                    now = time.monotonic()
-                    pr = item.progress
+            replay, attend = self._admit(request.submit, context, st["request_id"], listen)
+            if replay is not None:
+                yield transmitter_pb2.SubmitStreamResponse(result=replay)
+                return
+            with attend as flight:
+                while True:
+                    try:
+                        pr = events.get(timeout=0.1)
+                    except queue.Empty:
+                        if flight.future.done():
+                            break
+                        if not context.is_active():
+                            return                                 # the client left: the flight may cancel
+                        if remaining_s(context) <= 0:
+                            raise self._deadline_error()
+                        continue
+                    now = time.monotonic()          # at most ~20 events per second per stage
                     if pr.stage == last["stage"] and now - last["t"] < 0.05 and pr.step not in (pr.total, 0):
                         continue
                     last.update(stage=pr.stage, t=now)
-                yield item
+                    yield transmitter_pb2.SubmitStreamResponse(progress=pr)
+                yield transmitter_pb2.SubmitStreamResponse(result=self._await(flight, context))
 
-    # ------------------------------------------------------------------ the work
-    def _submit(self, request, context, rid: str, progress):
-        t_start = time.perf_counter()
+    # ------------------------------------------------------------------ admission
+    def _admit(self, request, context, rid: str, listen):
+        """Validate ``request`` and either answer it from the ledger (``(response, None)``) or return a context
+        manager that attends its flight (``(None, attend)``)."""
         rid = valid_request_id(rid)
+        owner = current_principal().owner
         if self.pipeline is None or self.batcher is None:
             raise ServiceError(grpc.StatusCode.UNAVAILABLE, "the transmitter is still loading its weights")
-        with self.limiter.slot():
-            pipeline = self.pipeline
-            # ---- validate everything cheap first
-            if not request.HasField("channel"):
-                raise InvalidArgumentError("the request has no channel parameters (snr_db, model)")
-            snr = check_snr_db(request.channel.snr_db)
-            instruction = request.instruction.strip()
-            if not instruction:
-                raise InvalidArgumentError("the instruction is empty")
-            if len(instruction) > MAX_INSTRUCTION_CHARS:
-                raise InvalidArgumentError(f"the instruction is longer than {MAX_INSTRUCTION_CHARS} characters")
-            inv_steps = request.inversion_steps or self.s.inversion_steps
-            edit_steps = request.edit_steps or self.s.edit_steps
-            if not 0 <= request.inversion_steps <= self.s.max_inversion_steps:
-                raise InvalidArgumentError(f"inversion_steps must lie in [0, {self.s.max_inversion_steps}]")
-            if not 0 <= request.edit_steps <= self.s.max_edit_steps:
-                raise InvalidArgumentError(f"edit_steps must lie in [0, {self.s.max_edit_steps}]")
-            channel = common_pb2.ChannelParams()
-            channel.CopyFrom(request.channel)
-            if request.HasField("seed"):
-                channel.seed = request.seed
-            k = self.k
-            try:
-                check = self.channel.ValidateChannel(channel_pb2.ValidateChannelRequest(channel=channel, k=k),
-                                                     timeout=min(10.0, remaining_s(context, 10.0)),
-                                                     metadata=outgoing_metadata(rid))
-            except grpc.RpcError as exc:
-                raise downstream_error(exc, "channel") from None
+        fp = fingerprint(request)
+        done = self.state.finished(owner, rid)
+        if done is not None:
+            if done.fingerprint != fp:
+                raise mismatch(rid)
+            response = transmitter_pb2.SubmitResponse.FromString(done.response)
+            response.replayed = True
+            response.served_by = self.served_by
+            return response, None
+        deadline = time.monotonic() + remaining_s(context, self.s.downstream_timeout_s)
+        key = f"{owner}/{rid}"                  # flights, like answers, live in the owner's namespace
+        plan = None
+        if self.flights.live(key, fp) is None:
+            plan = self._validate(request, context, rid, owner, fp)
+        return None, self.flights.attend(key, fp, deadline, lambda flight: self._start(flight, plan, request,
+                                                                                        context, rid, owner), listen)
 
-            # ---- session: a follow-up without an image continues from the last latent
-            session_id = request.session_id
-            image = w_start = None
-            if session_id:
-                valid_request_id(session_id)
-            if request.image:
-                image = load_image_tensor(bytes(request.image), pipeline.resolution)[0]   # (3, R, R)
-                session_id = session_id or new_request_id()
-                turn = 1
-            else:
-                if not session_id:
-                    raise InvalidArgumentError("an image is needed (or a session id to continue a conversation)")
-                session = self.sessions.get(session_id)
-                if session is None:
-                    raise ServiceError(grpc.StatusCode.NOT_FOUND,
-                                       f"session {session_id!r} is unknown or expired; send the image again")
-                w_start = session.w
-                turn = session.turn + 1
-            edit = pipeline.parse([instruction])[0]
-            t_validated = time.perf_counter()
+    def _start(self, flight: Flight, plan: Plan | None, request, context, rid: str, owner: str) -> None:
+        if plan is None:            # the flight this caller meant to join ended in between: validate now
+            plan = self._validate(request, context, rid, owner, flight.fingerprint)
+        flight.progress("queued", 0, 1)
+        self._runner.submit(self._fly, flight, plan)
 
-            # ---- the model (micro-batched)
-            left = remaining_s(context, self.s.downstream_timeout_s)
-            job = Job(edit=edit, snr_db=snr, image=image, w_start=w_start, inversion_steps=inv_steps,
-                      edit_steps=edit_steps, progress=progress, deadline=time.monotonic() + left)
-            context.add_callback(job.cancelled.set)
-            if progress:
-                progress("queued", 0, 1)
-            future = self.batcher.submit(job)
-            try:
-                out = future.result(timeout=left)
-            except FutureTimeout:
-                job.cancelled.set()
-                raise ServiceError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded while editing") from None
-            queue_s = job.started - job.enqueued
-            compute_s = job.finished - job.started
-            self.metrics.observe_queue("Submit", queue_s)
-            self.metrics.observe_compute("Submit", compute_s)
-
-            # ---- forward to the channel (and through it to the receiver)
-            if progress:
-                progress("channel", 0, 1)
-            cbr = channel_bandwidth_ratio(out.k, pipeline.resolution)
-            tx_timings = {**out.timings, "validate_s": t_validated - t_start, "queue_s": queue_s,
-                          "compute_s": compute_s}
-            info = common_pb2.RequestInfo(
-                request_id=rid, session_id=session_id, session_turn=turn, instruction=instruction,
-                edit=edit_to_proto(out.edit), outcome=outcome_to_proto(out.outcome), channel=channel, k=out.k,
-                cbr=cbr, resolution=pipeline.resolution, bundle_version=self.bundle.version, timings=tx_timings,
-                inversion_lpips=out.inversion_lpips if out.inversion_lpips is not None else -1.0,
-                submitted_unix=time.time())
+    def _await(self, flight: Flight, context) -> transmitter_pb2.SubmitResponse:
+        """Wait for the flight's answer within the caller's deadline (checking for a cancelled call)."""
+        while True:
             left = remaining_s(context, self.s.downstream_timeout_s)
             if left <= 0:
-                raise ServiceError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded before the channel")
-            t_ch = time.perf_counter()
+                raise self._deadline_error()
             try:
-                sent = self.channel.Transmit(
-                    channel_pb2.TransmitRequest(request_id=rid, symbols=tensor_to_proto(out.x.reshape(1, -1).float()),
-                                                channel=channel, info=info),
-                    timeout=left, metadata=outgoing_metadata(rid))
-            except grpc.RpcError as exc:
-                raise downstream_error(exc, "channel") from None
-            t_done = time.perf_counter()
-            if progress:
-                progress("channel", 1, 1)
-            self.sessions.update(session_id, out.w_edited, out.edit.to_dict(), reset=image is not None)
-            timings = dict(tx_timings)
-            timings.update({f"channel.{k}": v for k, v in sent.timings.items()})
-            timings.update({f"receiver.{k}": v for k, v in sent.delivery.timings.items()})
-            timings["forward_s"] = t_done - t_ch
-            timings["total_s"] = t_done - t_start
-            return transmitter_pb2.SubmitResponse(
-                request_id=rid, session_id=session_id, session_turn=turn, edit=info.edit, outcome=info.outcome,
-                k=out.k, channel_uses=sent.report.channel_uses or check.channel_uses, cbr=cbr, timings=timings,
-                bundle_version=self.bundle.version, channel_report=sent.report,
-                result_path=sent.delivery.result_path, batch_size=job.batch_size, inverted=image is not None)
+                return flight.future.result(timeout=min(left, 0.25))
+            except FutureTimeout:
+                if not context.is_active():
+                    raise ServiceError(grpc.StatusCode.CANCELLED, "cancelled by the client") from None
+
+    @staticmethod
+    def _deadline_error() -> ServiceError:
+        return ServiceError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                            "deadline exceeded; the request may still complete: retry with the same request id to "
+                            "get its answer")
+
+    def _validate(self, request, context, rid: str, owner: str, fp: str) -> Plan:
+        """Everything cheap first: instruction, budgets, channel, session, image (bounded decode)."""
+        t_start = time.perf_counter()
+        pipeline = self.pipeline
+        if not request.HasField("channel"):
+            raise InvalidArgumentError("the request has no channel parameters (snr_db, model)")
+        snr = check_snr_db(request.channel.snr_db)
+        instruction = request.instruction.strip()
+        if not instruction:
+            raise InvalidArgumentError("the instruction is empty")
+        if len(instruction) > MAX_INSTRUCTION_CHARS:
+            raise InvalidArgumentError(f"the instruction has {len(instruction)} characters; the limit is "
+                                       f"{MAX_INSTRUCTION_CHARS}")
+        if not 0 <= request.inversion_steps <= self.s.max_inversion_steps:
+            raise InvalidArgumentError(f"inversion_steps must lie in [0, {self.s.max_inversion_steps}]")
+        if not 0 <= request.edit_steps <= self.s.max_edit_steps:
+            raise InvalidArgumentError(f"edit_steps must lie in [0, {self.s.max_edit_steps}]")
+        session_id = request.session_id
+        if session_id:
+            valid_id(session_id, "session id")
+        if not request.image:
+            if not session_id:
+                raise InvalidArgumentError("an image is needed (or a session id to continue a conversation)")
+            if self.state.session(owner, session_id) is None:
+                raise ServiceError(grpc.StatusCode.NOT_FOUND,
+                                   f"session {session_id} is unknown or expired; send the image again")
+        t_parse = time.perf_counter()
+        edit = pipeline.parse([instruction])[0]
+        parse_s = time.perf_counter() - t_parse
+        channel = common_pb2.ChannelParams()
+        channel.CopyFrom(request.channel)
+        if request.HasField("seed"):
+            channel.seed = request.seed
+        elif not channel.HasField("seed"):
+            # derived from the request id: a recomputed attempt of this request sees the same channel draw
+            channel.seed = int.from_bytes(hashlib.sha256(f"{rid}|{fp}".encode()).digest()[:8], "big") >> 1
+        try:
+            check = self.channel.ValidateChannel(channel_pb2.ValidateChannelRequest(channel=channel, k=self.k),
+                                                 timeout=min(10.0, remaining_s(context, 10.0)),
+                                                 metadata=self.security.outgoing(rid))
+        except grpc.RpcError as exc:
+            raise downstream_error(exc, "channel") from None
+        image = None
+        if request.image:
+            image = load_image_tensor(bytes(request.image), pipeline.resolution)[0]   # (3, R, R)
+            session_id = session_id or new_request_id()
+        return Plan(rid=rid, owner=owner, fingerprint=fp, instruction=instruction, edit=edit, snr_db=snr, channel=channel,
+                    channel_uses=check.channel_uses, image=image, session_id=session_id,
+                    inversion_steps=request.inversion_steps or self.s.inversion_steps,
+                    edit_steps=request.edit_steps or self.s.edit_steps, t_start=t_start,
+                    validate_s=time.perf_counter() - t_start, parse_s=parse_s)
+
+    # ------------------------------------------------------------------ the work (runner threads)
+    def _fly(self, flight: Flight, plan: Plan) -> None:
+        try:
+            flight.future.set_result(self._execute(flight, plan))
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiter
+            flight.future.set_exception(exc)
+        finally:
+            self.flights.finish(flight)
+
+    def _session_lock(self, session_id: str):
+        return self._session_locks[zlib.crc32(session_id.encode()) % SESSION_LOCKS]
+
+    def _execute(self, flight: Flight, plan: Plan) -> transmitter_pb2.SubmitResponse:
+        follow_up = plan.image is None
+        with self._session_lock(plan.session_id) if follow_up else nullcontext():
+            turn = 1
+            w_start = None
+            if follow_up:
+                session: Session | None = self.state.session(plan.owner, plan.session_id)
+                if session is None:
+                    raise ServiceError(grpc.StatusCode.NOT_FOUND,
+                                       f"session {plan.session_id} is unknown or expired; send the image again")
+                w_start, turn = session.w, session.turn + 1
+            out, batch_size, queue_s, compute_s = self._compute(flight, plan, w_start, turn)
+            flight.computed = True
+            return self._forward(flight, plan, out, turn, batch_size, queue_s, compute_s)
+
+    def _compute(self, flight: Flight, plan: Plan, w_start, turn: int):
+        """The model, or the output of an earlier attempt whose forward failed."""
+        now = time.monotonic()
+        with self._computed_lock:
+            for key in [k for k, v in self._computed.items() if now - v[4] > COMPUTED_TTL_S]:
+                del self._computed[key]
+            kept = self._computed.get(f"{plan.owner}/{plan.rid}")
+        if kept is not None and kept[0] == plan.fingerprint and kept[3] == turn:
+            return kept[2], 0, 0.0, 0.0
+        job = Job(edit=plan.edit, snr_db=plan.snr_db, image=plan.image, w_start=w_start,
+                  inversion_steps=plan.inversion_steps, edit_steps=plan.edit_steps, progress=flight.progress,
+                  cancelled=flight.cancelled)
+        out = self.batcher.submit(job).result()
+        queue_s, compute_s = job.started - job.enqueued, job.finished - job.started
+        self.metrics.observe_queue("Submit", queue_s)
+        self.metrics.observe_compute("Submit", compute_s)
+        with self._computed_lock:
+            self._computed[f"{plan.owner}/{plan.rid}"] = (plan.fingerprint, 0.0, out, turn, time.monotonic())
+            while len(self._computed) > COMPUTED_KEPT:
+                self._computed.pop(next(iter(self._computed)))
+        return out, job.batch_size, queue_s, compute_s
+
+    def _forward(self, flight: Flight, plan: Plan, out: TxOutput, turn: int, batch_size: int, queue_s: float,
+                 compute_s: float) -> transmitter_pb2.SubmitResponse:
+        pipeline, rid = self.pipeline, plan.rid
+        flight.progress("channel", 0, 1)
+        cbr = channel_bandwidth_ratio(out.k, pipeline.resolution)
+        tx_timings = {**out.timings, "parse_s": plan.parse_s, "validate_s": plan.validate_s, "queue_s": queue_s,
+                      "compute_s": compute_s}
+        info = common_pb2.RequestInfo(
+            request_id=rid, session_id=plan.session_id, session_turn=turn, instruction=plan.instruction,
+            edit=edit_to_proto(out.edit), outcome=outcome_to_proto(out.outcome), channel=plan.channel, k=out.k,
+            cbr=cbr, resolution=pipeline.resolution, bundle_version=self.bundle.version, timings=tx_timings,
+            inversion_lpips=out.inversion_lpips if out.inversion_lpips is not None else -1.0,
+            submitted_unix=time.time(), principal=plan.owner)
+        t_ch = time.perf_counter()
+        try:
+            sent = self.channel.Transmit(
+                channel_pb2.TransmitRequest(request_id=rid, symbols=tensor_to_proto(out.x.reshape(1, -1).float()),
+                                            channel=plan.channel, info=info),
+                timeout=max(self.s.forward_min_s, flight.seconds_left()), metadata=self.security.outgoing(rid))
+        except grpc.RpcError as exc:
+            raise downstream_error(exc, "channel") from None
+        t_done = time.perf_counter()
+        flight.progress("channel", 1, 1)
+        timings = dict(tx_timings)
+        timings.update({f"channel.{k}": v for k, v in sent.timings.items()})
+        timings.update({f"receiver.{k}": v for k, v in sent.delivery.timings.items()})
+        timings["forward_s"] = t_done - t_ch
+        timings["total_s"] = t_done - plan.t_start
+        response = transmitter_pb2.SubmitResponse(
+            request_id=rid, session_id=plan.session_id, session_turn=turn, edit=info.edit, outcome=info.outcome,
+            k=out.k, channel_uses=sent.report.channel_uses or plan.channel_uses, cbr=cbr, timings=timings,
+            bundle_version=self.bundle.version, channel_report=sent.report,
+            result_path=sent.delivery.result_path, batch_size=batch_size, inverted=plan.image is not None,
+            served_by=self.served_by)
+        try:
+            stored = self.state.commit(rid, plan.fingerprint, response.SerializeToString(),
+                                       SessionWrite(plan.session_id, out.w_edited, turn, out.edit.to_dict(),
+                                                    plan.owner))
+        except SessionConflict:
+            raise ServiceError(grpc.StatusCode.ABORTED,
+                               f"session {plan.session_id} was advanced by another request meanwhile; "
+                               "send the follow-up again with a new request id") from None
+        with self._computed_lock:
+            self._computed.pop(f"{plan.owner}/{rid}", None)
+        if stored.response != response.SerializeToString():      # another attempt recorded first
+            response = transmitter_pb2.SubmitResponse.FromString(stored.response)
+            response.replayed = True
+            response.served_by = self.served_by
+        return response
 
 
 def build(settings: TransmitterServiceSettings | None = None):
@@ -237,11 +386,15 @@ def build(settings: TransmitterServiceSettings | None = None):
     if s.torch_threads > 0:
         torch.set_num_threads(s.torch_threads)
     metrics = ServiceMetrics("transmitter")
+    security = Security(s, client_methods=CLIENT_METHODS)
+    security.check_bind(s.host)
     server = Server(s.host, s.port, [SERVICE], max_workers=s.max_in_flight + 8,
-                    max_message_bytes=int(s.max_message_mb * 1024 * 1024))
-    servicer = TransmitterServicer(s, metrics)
-    transmitter_pb2_grpc.add_TransmitterServiceServicer_to_server(servicer, server.grpc)
-    server.add_reflection()
+                    max_message_bytes=s.max_message_bytes, credentials=security.server_credentials(),
+                    interceptors=security.interceptors(metrics), max_connection_age_s=s.max_connection_age_s)
+    servicer = TransmitterServicer(s, metrics, security, served_by=f"{s.host}:{server.port}")
+    add_servicer(server.grpc, servicer, transmitter_pb2.DESCRIPTOR.services_by_name["TransmitterService"])
+    if security.reflection:
+        server.add_reflection()
     metrics.serve(s.metrics_port, s.metrics_host)
     return server, servicer
 
@@ -249,7 +402,11 @@ def build(settings: TransmitterServiceSettings | None = None):
 def main() -> int:
     s = load_settings(TransmitterServiceSettings)
     setup_logging(s.log_level, s.log_format)
-    server, servicer = build(s)
+    try:
+        server, servicer = build(s)
+    except EditDSCError as exc:
+        raise SystemExit(f"transmitter: {exc}") from None
+    servicer.security.reload_on_sighup()
     server.start()
     log.info("transmitter loading weights", extra={"address": server.address})
     servicer.load()

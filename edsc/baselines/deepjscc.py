@@ -10,8 +10,9 @@ The model maps an image straight to channel values and back:
   :math:`x \sqrt{P k / 2} / \lVert x\rVert` (DeepJSCC's constraint, the same as the emulator's ``"equal"`` mode);
 * **channel**: :func:`channel_emulator.link.apply_channel` (pairing of ``k`` reals into ``k/2`` complex uses, first
   half real parts, second half imaginary parts, :mod:`shared.channel.pairing`; AWGN / Rayleigh / Rician / TDL,
-  CSI modes, pilots) and the receiver's :func:`receiver.equalization.recover` (MMSE by default). That code is
-  differentiable with respect to the message, so training and testing share the channel;
+  CSI modes, pilots) and the receiver's :func:`receiver.equalization.recover` (MMSE by default), run together by
+  :func:`edsc.link.estimate`. That code is differentiable with respect to the message, so training and testing
+  share the channel;
 * **decoder**: 5 transposed convolutions mirroring the encoder (inverse GDN + PReLU), sigmoid output mapped to
   [-1, 1].
 
@@ -258,7 +259,7 @@ class DeepJSCC(nn.Module):
 
 
 def _image_seed(seed: int, i: int) -> int:
-    from edsc.train.common import stable_seed
+    from edsc.world.seeds import stable_seed
 
     return stable_seed("deepjscc-channel", int(seed), int(i)) % (2 ** 62)
 
@@ -282,8 +283,7 @@ def channel_pass(x: Tensor, snr_db: float | Sequence[float] | Tensor,
     ------
     (y (B, k) the receiver's estimate of the power-normalised message, list of ChannelOutput)
     """
-    from channel_emulator.link import apply_channel
-    from receiver.equalization import recover
+    from edsc.link import estimate
 
     if isinstance(snr_db, Tensor):
         snr_db = snr_db.detach().flatten().tolist() if snr_db.numel() > 1 else float(snr_db)
@@ -299,8 +299,7 @@ def channel_pass(x: Tensor, snr_db: float | Sequence[float] | Tensor,
     cfg = resolve_channel(channel, float(snr_db))
     if power is not None and cfg.power != power:
         cfg = cfg.replace(power=float(power))
-    out = apply_channel(x, cfg, seed=int(seed))
-    y = recover(out.received, out.side_info, equalizer)  # (B, k)
+    y, out = estimate(x, cfg, seed=int(seed), equalizer=equalizer)  # (B, k)
     return y.to(x.dtype), [out]
 
 
@@ -379,7 +378,7 @@ def save_deepjscc(model: DeepJSCC, path: str | os.PathLike[str], training: Mappi
         "files": {WEIGHTS_FILE: {"sha256": sha256_file(weights), "bytes": weights.stat().st_size}},
         "training": dict(training or {}),
     }
-    from edsc.train.common import write_json
+    from shared.atomic_io import write_json_atomic as write_json
 
     write_json(out / CONFIG_FILE, meta)
     return out

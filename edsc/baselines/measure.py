@@ -23,7 +23,8 @@ import torch
 from edsc.baselines.common import evaluate_link, psnr
 from edsc.baselines.deepjscc import DeepJSCCLink, load_deepjscc
 from edsc.baselines.jpeg_ldpc import JpegLdpcLink
-from edsc.train.common import heldout_faces, stable_seed
+from edsc.world.faces import heldout_faces
+from edsc.world.seeds import stable_seed
 
 
 def measure(n: int = 32, links: tuple[str, ...] = ("jpeg", "deepjscc"), snrs: tuple[float, ...] = (

@@ -99,7 +99,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from edsc.bundle_report import bundle_report, report_markdown
+    from edsc.eval.bundle import bundle_report, report_markdown
 
     if args.inversion_cache is not None:
         writable_dir(args.inversion_cache, "inversion cache")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import socket
 import sys
 import time
@@ -50,7 +51,7 @@ def _inputs(resolution: int) -> list[tuple[str, bytes, str]]:
         from edsc.world.synthface import render, sample_identity
         # Identity seed 1 and a bangs edit: the built-in bundle inverts this face at LPIPS 0.016 and reaches the
         # edit in 2 JECC steps. Seed 3 with "smile a lot more", the demo before 2026-11-23, inverts at 0.061 and
-        # the smiling field never reaches degree 2 on it (docs/bundle-report.md lists smiling as the weak spot).
+        # the smiling field never reaches degree 2 on it (docs/results/bundle-report.md lists smiling as the weak spot).
         ident = sample_identity(1, torch.Generator().manual_seed(1))
         face = render(ident, torch.tensor([[0.0, 0.0, 0.0, 1.0, 2.0]]), size=resolution)
         from shared.image_io import encode_png
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from edsc.launcher import Launcher, Ports
     from shared.bundle import read_manifest
     from shared.config import settings
-    from shared.image_io import write_bytes_atomic
+    from shared.atomic_io import write_bytes_atomic
 
     bundle = args.bundle or settings().bundle
     preview = False
@@ -100,7 +101,20 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     inv_steps = args.inversion_steps or (20 if preview else 0)
     ports = Ports(_free_port(), _free_port(), _free_port(), _free_port(), 0, 0)
-    launcher = Launcher(ports=ports, bundle=Path(bundle), store_dir=out / "receiver-data", log_dir=out / "logs")
+    env, token = {}, None
+    if os.environ.get("EDSC_AUTH_TOKENS_FILE"):
+        # auth is on: the demo's own services use a demo principal with a fresh token
+        import secrets
+
+        token = secrets.token_urlsafe(24)
+        tokens = out / "demo-tokens.txt"
+        write_bytes_atomic(tokens, f"demo {token}\n".encode())
+        tokens.chmod(0o600)
+        env["EDSC_AUTH_TOKENS_FILE"] = str(tokens.resolve())
+        print("edsc demo: auth is on (EDSC_AUTH_TOKENS_FILE): the demo uses its own principal 'demo'",
+              file=sys.stderr)
+    launcher = Launcher(ports=ports, bundle=Path(bundle), store_dir=out / "receiver-data", log_dir=out / "logs",
+                        env=env)
     summary: dict = {"bundle": str(bundle), "bundle_version": manifest.version, "preview_bundle": preview,
                      "warning": "untrained random-init bundle: images are meaningless" if preview else None,
                      "snr_db": list(SNRS), "channels": [c for c, _ in CHANNELS], "items": []}
@@ -109,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         launcher.start_all()
         print("edsc demo: starting services...", file=sys.stderr)
         launcher.wait_healthy(300)
-        with EditDSCClient(launcher.addresses["transmitter"], launcher.http_url) as client:
+        with EditDSCClient(launcher.addresses["transmitter"], launcher.http_url, token=token) as client:
             for name, image, instruction in _inputs(manifest.resolution):
                 write_bytes_atomic(out / f"{name}-original.png", image)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from edsc.cli.common import add_bundle_args, open_bundle
@@ -45,9 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from channel_emulator.config import ChannelConfig
-    from channel_emulator.link import apply_channel
+    from edsc.link import edit_and_deliver
     from receiver.decoder import ReceiverPipeline
-    from receiver.equalization import recover
     from shared.channel.limits import check_snr_db
     from shared.image_io import load_image_tensor, save_png
     from shared.lpips import get_lpips
@@ -75,17 +73,12 @@ def run(args: argparse.Namespace) -> int:
             bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr, leave=False, unit="it")
         bar.update(step - bar.n)
 
-    t0 = time.perf_counter()
-    out = tx.run([args.instruction], [snr], images=image, edits=[edit], progress=progress)[0]
+    sent = edit_and_deliver(tx, rx, [edit], channel, seed=args.seed, images=image, progress=progress)
     for bar in bars.values():
         bar.close()
-    t_tx = time.perf_counter() - t0
-
-    t1 = time.perf_counter()
-    link = apply_channel(out.x.reshape(1, -1), channel, seed=args.seed)
-    y = recover(link.received, link.side_info, equalizer="mmse", rescale=rx.rescale)
-    t_ch = time.perf_counter() - t1
-    images, rx_timings = rx.decode(y, snr)
+    out, link, images = sent.outputs[0], sent.delivery.channel, sent.images
+    t_tx, t_ch = sent.timings["transmitter_s"], sent.timings["channel_s"]
+    rx_timings = {k: sent.delivery.timings[k] for k in ("adapter_s", "generator_s")}
     save_png(images[0], args.out)
     reference = rx.render(out.w_edited.reshape(1, -1))
     if args.save_noiseless:

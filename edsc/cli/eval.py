@@ -1,4 +1,5 @@
-"""`edsc eval`: the paper's evaluation on held-out SynthFace faces (Fig. 4, Tables I, III, IV, ablation, fading).
+"""`edsc eval`: the paper's evaluation on held-out SynthFace faces (Fig. 4, Tables I, III, IV, ablation, fading,
+out-of-distribution faces (Fig. 8 / 9), and the costs of Tables II, V and VI).
 
 Writes into ``--out`` (default ``eval-out``): one CSV per experiment, PNG plots, ``results.json`` and
 ``report.md`` (which says, finding by finding, where the numbers agree with the paper). ``--quick`` is the
@@ -82,6 +83,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, help="faces, instructions and channel seed (default 0)")
     parser.add_argument("--deepjscc", type=Path, help="DeepJSCC weights (default bundles/baselines/deepjscc-128)")
     parser.add_argument("--jpeg-bpp", type=float, help="JPEG+LDPC rate in bits per pixel (default 0.7)")
+    parser.add_argument("--ood-snr", type=_floats,
+                        help="SNR levels of the out-of-distribution (artwork) experiment "
+                             "(default --snr; quick -6,6,18)")
+    parser.add_argument("--no-ood", action="store_true", help="skip the out-of-distribution experiment")
+    parser.add_argument("--cost-steps", type=int,
+                        help="inversion steps measured per resolution for Tables II/V/VI (full 10, quick 3)")
+    parser.add_argument("--no-costs", action="store_true",
+                        help="skip Tables II/V/VI (the 1024-px cost measurement)")
     parser.add_argument("--store", type=Path,
                         help="directory of saved inversions, reused on the next run (default OUT/inversions)")
     parser.add_argument("--no-store", action="store_true", help="keep inversions in memory only")
@@ -97,7 +106,8 @@ _OVERRIDES = {"faces": "faces", "snr": "snrs", "fading_snr": "fading_snrs", "cha
               "methods": "methods", "inversion_steps": "inversion_steps", "rinv_sweep": "rinv_sweep",
               "sweep_faces": "sweep_faces", "max_edit_steps": "max_edit_steps",
               "ablation_steps": "ablation_steps_per_degree", "k_factor_db": "k_factor_db",
-              "fid_channels": "fid_channels", "seed": "seed", "deepjscc": "deepjscc", "jpeg_bpp": "jpeg_bpp"}
+              "fid_channels": "fid_channels", "seed": "seed", "deepjscc": "deepjscc", "jpeg_bpp": "jpeg_bpp",
+              "ood_snr": "ood_snrs", "cost_steps": "cost_steps"}
 
 
 def build_config(args: argparse.Namespace):
@@ -107,6 +117,10 @@ def build_config(args: argparse.Namespace):
     overrides = {field: getattr(args, dest) for dest, field in _OVERRIDES.items() if getattr(args, dest) is not None}
     if args.no_fid:
         overrides["fid_channels"] = ()
+    if args.no_ood:
+        overrides["ood"] = False
+    if args.no_costs:
+        overrides["costs"] = False
     return EvalConfig.quick(**overrides) if args.quick else EvalConfig(**overrides)
 
 

@@ -3,8 +3,16 @@
 Submits edits to the transmitter over gRPC and fetches the results from the receiver's HTTP API, with Locust in a
 separate, gevent-patched process (``python -m edsc.loadtest.runner``; this process stays un-patched). Stages run at
 a fixed concurrency (closed loop; ``--sweep-concurrency`` for several levels) or at an open-loop arrival rate
-(``--rate``). Every received image is scored by LPIPS against a noise-free reference of the same edit. See
-docs/LOADTEST.md.
+(``--rate``). A request that meets ``UNAVAILABLE`` / ``RESOURCE_EXHAUSTED`` is sent again with the same request
+id (and an image fetch that meets a connection error or HTTP 503 is repeated) for ``--retry-for`` seconds; the
+``attempts`` / ``fetch_attempts`` columns count them. Every received image is scored by LPIPS against a noise-free
+reference of the same edit. See docs/LOADTEST.md.
+
+``--token`` (default ``EDSC_TOKEN``) is sent as ``authorization: Bearer …`` on every gRPC call and HTTP fetch, and
+handed to the load process through its environment only: it is written to no file. ``--ca`` (default
+``EDSC_TLS_CA``) makes the gRPC channel TLS and verifies an ``https://`` receiver with that CA. ``--transmitter`` may
+list replicas (``IP:PORT,IP:PORT``) or name them (``dns:///NAME:PORT``): calls go round robin, each row records the
+replica that answered (``served_by``) and the summary counts them per replica.
 
 Output (in ``--out``)
 ---------------------
@@ -18,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -26,6 +35,8 @@ import time
 import uuid
 from pathlib import Path
 
+from edsc.cli.send import DEFAULT_RETRY_FOR_S
+from edsc.client import CA_ENV, TOKEN_ENV
 from shared.errors import EditDSCError, InvalidArgumentError
 
 DEFAULT_REQUESTS = 20
@@ -37,8 +48,13 @@ def register(subparsers) -> None:
                                           "rate, fetch the results over HTTP, and write requests.csv, summary.json, "
                                           "plots and report.md into --out.")
     g = p.add_argument_group("services")
-    g.add_argument("--transmitter", default="127.0.0.1:50051", metavar="HOST:PORT")
+    g.add_argument("--transmitter", default="127.0.0.1:50051", metavar="ADDRESS",
+                   help="HOST:PORT, replicas IP:PORT,IP:PORT,... or dns:///NAME:PORT (default 127.0.0.1:50051)")
     g.add_argument("--receiver", default="http://127.0.0.1:8080", metavar="URL")
+    g.add_argument("--token", default=None,
+                   help=f"bearer token when the services use auth (default: {TOKEN_ENV}; never written to a file)")
+    g.add_argument("--ca", default=None, metavar="FILE",
+                   help=f"CA certificate (PEM) when the services use TLS (default: {CA_ENV})")
     g = p.add_argument_group("load")
     g.add_argument("--requests", type=int, default=None, metavar="N",
                    help=f"requests per stage (default {DEFAULT_REQUESTS} unless --duration is given)")
@@ -51,7 +67,11 @@ def register(subparsers) -> None:
                    help="open loop: arrivals per second (a list: one stage per rate) instead of fixed concurrency")
     g.add_argument("--arrivals", choices=("poisson", "constant"), default="poisson",
                    help="open-loop inter-arrival times: exponential (Poisson) or constant (default poisson)")
-    g.add_argument("--timeout", type=float, default=600.0, help="gRPC deadline of one request (s, default 600)")
+    g.add_argument("--timeout", type=float, default=600.0,
+                   help="gRPC deadline of one attempt of a request (s, default 600)")
+    g.add_argument("--retry-for", type=float, default=DEFAULT_RETRY_FOR_S, metavar="SECONDS",
+                   help="retry UNAVAILABLE / RESOURCE_EXHAUSTED with the same request id, and image fetches that meet "
+                        f"a connection error or HTTP 503, for this long (default {DEFAULT_RETRY_FOR_S:g}; 0: off)")
     g = p.add_argument_group("requests")
     g.add_argument("--snr", default="-6,6,18", metavar="LIST", help="SNRs in dB, comma-separated (default -6,6,18)")
     g.add_argument("--snr-mode", choices=("sweep", "random"), default="sweep",
@@ -107,6 +127,9 @@ def check_bounds(args: argparse.Namespace) -> tuple:
         raise InvalidArgumentError(f"--duration {args.duration}: must be positive")
     if not args.timeout > 0:
         raise InvalidArgumentError(f"--timeout {args.timeout}: must be positive")
+    from edsc.client import check_retry_for
+
+    check_retry_for(args.retry_for)
     if args.inversion_steps < 0 or args.edit_steps < 0:
         raise InvalidArgumentError("--inversion-steps / --edit-steps must be >= 0")
     requests = args.requests if (args.requests is not None or args.duration is not None) else DEFAULT_REQUESTS
@@ -126,22 +149,98 @@ def check_channel(channel: dict, snrs: list) -> None:
             raise InvalidArgumentError(f"channel parameters {channel}: {exc}") from None
 
 
-def check_services(transmitter: str, receiver: str) -> None:
-    """The transmitter must report SERVING and the receiver's /readyz answer 200, else a clear error."""
+_TOKEN_RE = re.compile(r"[\x21-\x7e]+")
+
+
+def check_security(args: argparse.Namespace) -> tuple[str, str]:
+    """(token, CA file) from --token / --ca or their environment variables ("" when unset).
+
+    Raises
+    ------
+    InvalidArgumentError
+        a token with spaces or non-printable characters (the message never shows it), a CA file that does not
+        exist or is not PEM.
+    """
+    import ssl
+
+    token_from = "--token" if args.token is not None else TOKEN_ENV
+    token = (os.environ.get(TOKEN_ENV, "") if args.token is None else args.token).strip()
+    if token and not _TOKEN_RE.fullmatch(token):
+        raise InvalidArgumentError(f"{token_from}: the token must be printable ASCII without spaces (its value is "
+                                   "not shown)")
+    ca_from = "--ca" if args.ca is not None else CA_ENV
+    ca = (os.environ.get(CA_ENV, "") if args.ca is None else args.ca).strip()
+    if ca:
+        if not os.path.isfile(ca):
+            raise InvalidArgumentError(f"{ca_from} {ca}: no such file")
+        try:
+            ssl.create_default_context(cafile=ca)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise InvalidArgumentError(f"{ca_from} {ca}: not a PEM CA certificate ({exc})") from None
+        ca = str(Path(ca).resolve())
+    return token, ca
+
+
+def _refused(what: str, where: str, token: str, code: str, details: str) -> EditDSCError:
+    details = " ".join(str(details).split())[:200]
+    if token:
+        return EditDSCError(f"the {what} at {where} refused the token ({code}: {details}); check --token / "
+                            f"{TOKEN_ENV}")
+    return EditDSCError(f"the {what} at {where} needs a bearer token ({code}: {details}); give --token TOKEN or set "
+                        f"{TOKEN_ENV}")
+
+
+def check_services(transmitter: str, receiver: str, token: str = "", ca: str = "") -> None:
+    """Every transmitter replica must report SERVING and the receiver's /readyz answer 200, and both must accept
+    the token (an empty Submit, which an authenticated caller gets back as INVALID_ARGUMENT, and
+    ``GET /v1/results?limit=1``), else a clear error."""
+    import ssl
+
+    import grpc
     import httpx
 
+    from edsc.loadtest.plan import replica_addresses, tls_channel_options
+    from shared.rpc.editdsc.v1 import transmitter_pb2, transmitter_pb2_grpc
     from shared.rpc.healthcheck import health_status
+    from shared.rpc.serving import channel_options
+    from shared.rpc.targets import balanced_target
+    from shared.tls import client_credentials
 
-    status = health_status(transmitter, timeout=3.0)
-    if status != "SERVING":
-        what = "is not reachable" if status == "UNREACHABLE" else f"reports {status}"
-        raise EditDSCError(f"the transmitter at {transmitter} {what} (start the services with `edsc up`)")
+    credentials = client_credentials(ca) if ca else None
+    for address in replica_addresses(transmitter):
+        status = health_status(address, timeout=3.0, credentials=credentials)
+        if status != "SERVING":
+            what = "is not reachable" if status == "UNREACHABLE" else f"reports {status}"
+            hint = "start the services with `edsc up`" + ("" if ca else "; if it uses TLS, give --ca")
+            raise EditDSCError(f"the transmitter at {address} {what} ({hint})")
+    target, balance = balanced_target(transmitter)
+    options = channel_options(1 << 20) + balance
+    channel = (grpc.secure_channel(target, credentials, options=options + tls_channel_options(transmitter))
+               if credentials is not None else grpc.insecure_channel(target, options=options))
+    metadata = (("authorization", f"Bearer {token}"),) if token else ()
+    with channel:
+        try:
+            transmitter_pb2_grpc.TransmitterServiceStub(channel).Submit(transmitter_pb2.SubmitRequest(),
+                                                                        timeout=10.0, metadata=metadata)
+        except grpc.RpcError as exc:
+            if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                raise _refused("transmitter", transmitter, token, exc.code().name, exc.details() or "") from None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    verify = ssl.create_default_context(cafile=ca) if ca else True
     try:
-        r = httpx.get(f"{receiver}/readyz", timeout=5.0)
+        with httpx.Client(base_url=receiver, timeout=5.0, headers=headers, verify=verify) as http:
+            r = http.get("/readyz")
+            if r.status_code != 200:
+                raise EditDSCError(f"the receiver at {receiver} is not ready (GET /readyz answered {r.status_code})")
+            r = http.get("/v1/results", params={"limit": 1})
     except httpx.HTTPError as exc:
         raise EditDSCError(f"the receiver at {receiver} is not reachable ({type(exc).__name__}: {exc})") from None
-    if r.status_code != 200:
-        raise EditDSCError(f"the receiver at {receiver} is not ready (GET /readyz answered {r.status_code})")
+    if r.status_code in (401, 403):
+        try:
+            details = r.json().get("detail", "")
+        except ValueError:
+            details = r.text
+        raise _refused("receiver", receiver, token, f"HTTP {r.status_code}", details)
 
 
 # ============================================================================================ the run
@@ -154,11 +253,15 @@ def _inputs(args: argparse.Namespace) -> list[tuple[str, bytes]]:
     return [(path.name, read_image(path)) for path in args.image]
 
 
-def _spawn_runner(plan_path: Path) -> int:
-    """Run the Locust process to its end; Ctrl-C stops it gracefully (what was recorded is still analysed)."""
+def _spawn_runner(plan_path: Path, token: str = "") -> int:
+    """Run the Locust process to its end; Ctrl-C stops it gracefully (what was recorded is still analysed).
+    The token reaches it through its environment only."""
     from shared.config import REPO_ROOT
 
     env = dict(os.environ)
+    env.pop(TOKEN_ENV, None)
+    if token:
+        env[TOKEN_ENV] = token
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     try:                                  # its output goes to stderr, so that stdout stays the summary (--json)
         out = sys.stderr.fileno()
@@ -188,19 +291,20 @@ def check_input(args: argparse.Namespace) -> dict:
 
     Output
     ------
-    dict: transmitter, receiver, snrs, stages, requests, duration, channel, inputs [(name, bytes)], instructions,
-    lpips (bool)
+    dict: transmitter, receiver, token, ca, snrs, stages, requests, duration, channel, inputs [(name, bytes)],
+    instructions, lpips (bool)
     """
     from edsc.cli.send import channel_from_args
-    from edsc.loadtest.plan import parse_address, parse_snr_list, parse_url
+    from edsc.loadtest.plan import parse_snr_list, parse_transmitter, parse_url
     from edsc.loadtest.quality import DEFAULT_INSTRUCTIONS, check_lpips_available
 
-    c = {"transmitter": parse_address(args.transmitter), "receiver": parse_url(args.receiver),
+    c = {"transmitter": parse_transmitter(args.transmitter), "receiver": parse_url(args.receiver),
          "snrs": parse_snr_list(args.snr), "stages": stages_from_args(args), "channel": channel_from_args(args)}
+    c["token"], c["ca"] = check_security(args)
     c["requests"], c["duration"] = check_bounds(args)
     if args.instruction is not None and any(not t.strip() for t in args.instruction):
         raise InvalidArgumentError("--instruction: an instruction is empty")
-    check_services(c["transmitter"], c["receiver"])
+    check_services(c["transmitter"], c["receiver"], c["token"], c["ca"])
     check_channel(c["channel"], c["snrs"])
     c["inputs"] = _inputs(args)
     c["instructions"] = list(args.instruction or DEFAULT_INSTRUCTIONS)
@@ -223,7 +327,8 @@ def make_plan(args: argparse.Namespace, c: dict, out: Path):
         edit_steps=args.edit_steps))) for name, data, text in pairs]
     if c["lpips"]:
         print(f"edsc loadtest: sending {len(pairs)} reference request(s) at 40 dB", file=sys.stderr, flush=True)
-        with EditDSCClient(c["transmitter"], c["receiver"], timeout_s=args.timeout) as client:
+        with EditDSCClient(c["transmitter"], c["receiver"], timeout_s=args.timeout, retry_for_s=args.retry_for,
+                           token=c["token"], ca=c["ca"]) as client:
             ref_ids = send_references(client, [(d, t) for _, d, t in pairs], run_id=run_id, seed=args.seed,
                                       inversion_steps=args.inversion_steps, edit_steps=args.edit_steps,
                                       timeout_s=args.timeout, out_dir=out / "references")
@@ -235,14 +340,27 @@ def make_plan(args: argparse.Namespace, c: dict, out: Path):
                 "duration_s": c["duration"], "stages": [s.__dict__ for s in c["stages"]], "seed": args.seed,
                 "images": [name for name, _ in c["inputs"]], "instructions": c["instructions"],
                 "inversion_steps": args.inversion_steps or "server default",
-                "edit_steps": args.edit_steps or "server default", "timeout_s": args.timeout, "run_id": run_id}
+                "edit_steps": args.edit_steps or "server default", "timeout_s": args.timeout,
+                "retry_for_s": args.retry_for, "run_id": run_id,
+                "auth": "bearer token" if c["token"] else "none", "tls_ca": c["ca"] or None,
+                "replicas": replica_list(c["transmitter"])}
     raw = out / "raw"
     return Plan(transmitter=c["transmitter"], receiver=c["receiver"], run_id=run_id, snrs=c["snrs"],
                 snr_mode=args.snr_mode, channel=c["channel"]["model"], stages=c["stages"], templates=templates,
                 raw_path=str(raw / "requests.jsonl"),
                 images_dir=str(out / "images") if (c["lpips"] or args.keep_images) else "",
                 requests=c["requests"], duration_s=c["duration"], seed=args.seed, timeout_s=args.timeout,
-                extra=settings)
+                retry_for_s=args.retry_for, tls_ca=c["ca"], extra=settings)
+
+
+def replica_list(transmitter: str) -> list[str]:
+    """The replicas the address names (one entry for a single address or a ``dns:///`` name)."""
+    return transmitter.split(",")
+
+
+def balanced(transmitter: str) -> bool:
+    """True when the address names several replicas (a list, or a ``dns:///`` name that may resolve to several)."""
+    return "," in transmitter or transmitter.startswith("dns:")
 
 
 def analyse(out: Path, plan, lpips_on: bool, machine: dict, t0: float) -> dict:
@@ -263,7 +381,8 @@ def analyse(out: Path, plan, lpips_on: bool, machine: dict, t0: float) -> dict:
     stages_run = json.loads(stages_file.read_text()) if stages_file.is_file() else []
     summary = {"settings": plan.extra, "machine": machine, "started_unix": t0, "wall_s": time.time() - t0,
                "bundle_version": next((r["bundle_version"] for r in table if r.get("bundle_version")), None),
-               "lpips_reference": lpips_note(lpips_on), **analysis.summarize(table, stages_run)}
+               "lpips_reference": lpips_note(lpips_on),
+               **analysis.summarize(table, stages_run, replicas=balanced(plan.transmitter))}
     plots = analysis.make_plots(table, summary, out)
     summary["plots"] = [p.name for p in plots]
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -283,7 +402,7 @@ def run(args: argparse.Namespace) -> int:
     plan = make_plan(args, checked, out)
     plan_path = plan.save(raw / "plan.json")
     machine, t0 = machine_info(), time.time()
-    code = _spawn_runner(plan_path)
+    code = _spawn_runner(plan_path, checked["token"])
     if code not in (0, 130):
         raise EditDSCError(f"the load generator failed (exit status {code}); its messages are above")
     summary = analyse(out, plan, checked["lpips"], machine, t0)
@@ -312,4 +431,6 @@ def _print_summary(summary: dict, out: Path, as_json: bool) -> None:
     for snr, g in summary["per_snr"].items():
         print(f"{snr:>6} dB  {g['count']} requests, p50 {f(g['latency_s']['p50'])} s, LPIPS {f(g['mean_lpips'])}, "
               f"errors {g['errors_by_code'] or 'none'}")
+    for addr, g in summary.get("per_replica", {}).items():
+        print(f"replica   {addr}: {g['count']} answered ({100 * g['share']:.0f} %), p50 {f(g['latency_s']['p50'])} s")
     print(f"wrote     {out}/requests.csv, summary.json, report.md and {len(summary['plots'])} plots")

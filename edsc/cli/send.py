@@ -1,4 +1,8 @@
-"""`edsc send IMAGE "INSTRUCTION"`: submit to a running transmitter, show progress, fetch the result over HTTP."""
+"""`edsc send IMAGE "INSTRUCTION"`: submit to a running transmitter, show progress, fetch the result over HTTP.
+
+The request carries an id (``--request-id``, else 128 random bits); ``UNAVAILABLE`` / ``RESOURCE_EXHAUSTED`` and a
+stream that breaks off are retried with that id for ``--retry-for`` seconds (each retry one line on stderr), so a
+restarting service costs time, never a duplicate: the services answer a known id from their record."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import sys
 from pathlib import Path
 
 from shared.errors import InvalidArgumentError
+
+DEFAULT_RETRY_FOR_S = 60.0
 
 
 def register(subparsers) -> None:
@@ -26,13 +32,23 @@ def register(subparsers) -> None:
                    help="any other channel parameter (repeatable), e.g. --param tdl_profile=C")
     p.add_argument("--seed", type=int, default=None, help="channel seed")
     p.add_argument("--session", default="", help="session id (a follow-up without IMAGE continues it)")
-    p.add_argument("--request-id", default="")
+    p.add_argument("--request-id", default="",
+                   help="idempotency key (default: 128 random bits); a retry with the same id returns the first answer")
     p.add_argument("--inversion-steps", type=int, default=0, help="r_inv (0: server default)")
     p.add_argument("--edit-steps", type=int, default=0, help="r_edit (0: server default)")
-    p.add_argument("--transmitter", default="127.0.0.1:50051", metavar="HOST:PORT")
-    p.add_argument("--receiver", default="http://127.0.0.1:8080", metavar="URL")
+    p.add_argument("--transmitter", default="127.0.0.1:50051", metavar="HOST:PORT[,HOST:PORT…]",
+                   help="one transmitter, a comma-separated list of replicas (IP:PORT) or dns:///NAME:PORT; calls "
+                        "are spread round robin")
+    p.add_argument("--receiver", default="http://127.0.0.1:8080", metavar="URL",
+                   help="the receiver's HTTP base URL (https://… with TLS)")
+    p.add_argument("--token", default=None, help="bearer token when the services use auth (default: EDSC_TOKEN)")
+    p.add_argument("--ca", default=None, metavar="FILE",
+                   help="CA certificate (PEM) when the services use TLS (default: EDSC_TLS_CA)")
     p.add_argument("--out", type=Path, default=None, help="output PNG (default: edited-<request id>.png)")
-    p.add_argument("--timeout", type=float, default=600.0)
+    p.add_argument("--timeout", type=float, default=600.0, help="deadline of one attempt in seconds (default 600)")
+    p.add_argument("--retry-for", type=float, default=DEFAULT_RETRY_FOR_S, metavar="SECONDS",
+                   help="retry UNAVAILABLE / RESOURCE_EXHAUSTED (and receiver fetches) with the same request id for "
+                        f"this long (default {DEFAULT_RETRY_FOR_S:g}; 0: no retries)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(func=run)
 
@@ -62,8 +78,12 @@ def channel_from_args(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from edsc.client import EditDSCClient
+    from edsc.client import EditDSCClient, check_retry_for, new_request_id
 
+    retry_for = check_retry_for(args.retry_for)
+    if not args.timeout > 0:
+        raise InvalidArgumentError(f"--timeout {args.timeout:g}: must be positive")
+    request_id = args.request_id or new_request_id()
     image = None
     if args.image:
         path = Path(args.image)
@@ -83,10 +103,11 @@ def run(args: argparse.Namespace) -> int:
         bar.n = step
         bar.refresh()
 
-    with EditDSCClient(args.transmitter, args.receiver, timeout_s=args.timeout) as client:
+    with EditDSCClient(args.transmitter, args.receiver, timeout_s=args.timeout, retry_for_s=retry_for,
+                       token=args.token, ca=args.ca) as client:
         try:
             result = client.submit(image, args.instruction, args.snr, channel_from_args(args), seed=args.seed,
-                                   session_id=args.session, request_id=args.request_id,
+                                   session_id=args.session, request_id=request_id,
                                    inversion_steps=args.inversion_steps, edit_steps=args.edit_steps,
                                    on_progress=progress)
         finally:
@@ -94,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.close()
         png = client.image(result["request_id"], wait_s=30)
     out = args.out or Path(f"edited-{result['request_id']}.png")
-    from shared.image_io import write_bytes_atomic
+    from shared.atomic_io import write_bytes_atomic
 
     write_bytes_atomic(out, png)
     result["output"] = str(out)
@@ -103,7 +124,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     o, e = result["outcome"], result["edit"]
     edit_text = ", ".join(f"{k}={v}" for k, v in e.items() if v is not None)
-    print(f"request   {result['request_id']}  (session {result['session_id']}, turn {result['session_turn']})")
+    replayed = "; the stored answer of an earlier attempt" if result.get("replayed") else ""
+    print(f"request   {result['request_id']}  (session {result['session_id']}, turn {result['session_turn']}"
+          f"{replayed})")
     print(f"edit      {edit_text}")
     print(f"JECC      {o['status']} after {o['iterations']} steps; {o['attribute']} degree "
           f"{o['degrees_before']} -> {o['degrees_after']} (expected {o['expected_degree']})")
@@ -112,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     t = result["timings"]
     print(f"timings   total {t.get('total_s', 0):.2f} s (queue {t.get('queue_s', 0):.2f}, inversion "
           f"{t.get('inversion_s', 0):.2f}, JECC {t.get('jecc_s', 0):.2f}, forward {t.get('forward_s', 0):.2f})")
-    print(f"bundle    {result['bundle_version']}")
+    print(f"bundle    {result['bundle_version']}" + (f"  (served by {result['served_by']})" if result.get("served_by")
+                                                      else ""))
     print(f"wrote     {out}")
     return 0

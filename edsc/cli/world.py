@@ -1,4 +1,5 @@
-"""`edsc world sheet|sample`: look at and sample the SynthFace world (the procedural, labelled face world)."""
+"""`edsc world sheet|artwork|sample`: look at and sample the SynthFace world (the procedural, labelled face world)
+and its artwork domain."""
 
 from __future__ import annotations
 
@@ -22,6 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     sheet.add_argument("--base", type=str, default=None,
                        help="degrees of the attributes a row does not vary, e.g. 0,0,0,0,2 (default all 0)")
     sheet.set_defaults(func=_sheet)
+
+    art = group.add_parser("artwork", help="contact sheet of the artwork domain (painted SynthFace faces)")
+    art.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    art.add_argument("--identities", type=int, default=4, help="number of faces (default 4)")
+    art.add_argument("--styles", type=int, default=5, help="painting styles per face (default 5)")
+    art.add_argument("--seed", type=int, default=0, help="seed of the faces and the styles (default 0)")
+    art.add_argument("--size", type=int, default=128, help="face size in pixels (default 128)")
+    art.set_defaults(func=_artwork)
 
     sample = group.add_parser("sample", help="render random faces as PNGs plus a JSON of their labels")
     sample.add_argument("--n", type=int, required=True, help="number of faces")
@@ -70,6 +79,30 @@ def _sheet(args: argparse.Namespace) -> int:
     gen = torch.Generator().manual_seed(args.seed)
     img = contact_sheet(sample_identity(args.identities, gen), size=args.size, base_degrees=base)
     img.save(out)
+    print(out)
+    return 0
+
+
+def _artwork(args: argparse.Namespace) -> int:
+    from edsc.world.artwork import artwork_sheet
+    from edsc.world.synthface import sample_degrees, sample_identity
+
+    if not 1 <= args.identities <= 16:
+        raise InvalidArgumentError(f"--identities {args.identities} is outside [1, 16]")
+    if not 1 <= args.styles <= 12:
+        raise InvalidArgumentError(f"--styles {args.styles} is outside [1, 12]")
+    _check_size(args.size)
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise InvalidArgumentError(f"--out {out} must name a .png file")
+    if not out.parent.exists():
+        raise InvalidArgumentError(f"directory {out.parent} does not exist")
+    import torch
+
+    gen = torch.Generator().manual_seed(args.seed)
+    ident = sample_identity(args.identities, gen)
+    deg = sample_degrees(args.identities, gen)
+    artwork_sheet(ident, deg, size=args.size, styles=args.styles, seed=args.seed).save(out)
     print(out)
     return 0
 

@@ -1,8 +1,8 @@
 """Outputs of `edsc eval`: one CSV per experiment, PNG plots, ``results.json`` and ``report.md``.
 
 Every verdict in the report ("agrees with the paper" or not) is computed here from the measured numbers by a
-rule the report states next to it; nothing is hard-coded. The paper's own numbers quoted for comparison are
-those of ``REFERENCE.md`` (CelebA, 128 px, RTX 2080 Ti).
+rule the report states next to it (:mod:`edsc.eval.checks`); nothing is hard-coded. The paper's own numbers
+quoted for comparison are those of ``REFERENCE.md`` (CelebA, 128 px, RTX 2080 Ti).
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
+from edsc.eval.checks import all_pass, make_verdict, passes
+from edsc.eval.costs import section_costs, verdicts_costs
+from edsc.eval.ood import plot_ood, section_ood, verdicts_ood
 from edsc.eval.run import EvalResults
 from edsc.eval.schemes import OURS
 
@@ -76,10 +79,6 @@ def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
 # Verdicts
 # ----------------------------------------------------------------------------------------------------------------
 
-def _verdict(finding: str, paper: str, agrees: bool | None, ours: str, rule: str) -> dict[str, Any]:
-    return {"finding": finding, "paper": paper, "agrees": agrees, "ours": ours, "rule": rule}
-
-
 def verdict_best(rows: Sequence[dict], metric: str, channel: str) -> dict[str, Any] | None:
     """Is Editable-DeepSC best (lowest ``metric``) at every SNR of ``channel``?"""
     if not rows or metric not in rows[0] or OURS not in _methods(rows):
@@ -92,7 +91,7 @@ def verdict_best(rows: Sequence[dict], metric: str, channel: str) -> dict[str, A
             losses.append(f"{snr:g} dB: {best} {_fmt(at[best])} vs ours {_fmt(at[OURS])}")
     ours = "best at every SNR" if not losses else "not best at " + "; ".join(losses)
     in_paper = channel == "awgn"
-    return _verdict(f"Editable-DeepSC has the best (lowest) {metric.upper()} at every SNR ({channel})",
+    return make_verdict(f"Editable-DeepSC has the best (lowest) {metric.upper()} at every SNR ({channel})",
                     "yes (Fig. 4)" if in_paper else "no fading results in the paper",
                     (not losses) if in_paper else None, ours, f"lowest mean {metric} among all methods at each SNR")
 
@@ -117,7 +116,7 @@ def verdict_cliff(rows: Sequence[dict]) -> list[dict[str, Any]]:
             continue
         (lo, hi), jump, total = found
         near = lo <= CLIFF_SNR_DB <= hi
-        abrupt = jump >= CLIFF_MIN_JUMP and total > 0 and jump >= 0.5 * total
+        abrupt = passes(jump, ">=", CLIFF_MIN_JUMP) and passes(total, ">", 0) and passes(jump, ">=", 0.5 * total)
         deep = {m: _steepest({s: r["lpips"] for s, r in _by(rows, m).items()})
                 for m in _methods(rows) if m.startswith("DeepJSCC")}
         graceful = "; ".join(f"{m}: steepest step {_fmt(v[1])} of total {_fmt(v[2])}" for m, v in deep.items() if v)
@@ -125,7 +124,7 @@ def verdict_cliff(rows: Sequence[dict]) -> list[dict[str, Any]]:
         ours = (f"steepest LPIPS rise {_fmt(jump)} between {hi:g} and {lo:g} dB, {_fmt(share, 2)}"
                 f" of the total change {_fmt(total)} from {max(curve):g} to {min(curve):g} dB"
                 + (f" (for contrast, {graceful})" if graceful else ""))
-        out.append(_verdict(f"{method} falls off a cliff below ~{CLIFF_SNR_DB:g} dB", "yes (Fig. 4)",
+        out.append(make_verdict(f"{method} falls off a cliff below ~{CLIFF_SNR_DB:g} dB", "yes (Fig. 4)",
                             near and abrupt, ours,
                             f"the largest one-step LPIPS rise lies in an SNR step that contains {CLIFF_SNR_DB:g} dB, "
                             f"is ≥ {CLIFF_MIN_JUMP} and carries ≥ half of the total change"))
@@ -144,8 +143,8 @@ def verdict_adapters(rows: Sequence[dict]) -> dict[str, Any] | None:
     paper = f"{PAPER_TABLE4[0]} → {PAPER_TABLE4[1]} ({(PAPER_TABLE4[1] / PAPER_TABLE4[0] - 1) * 100:+.0f} %)"
     ours = (f"{_fmt(without[snr])} → {_fmt(with_[snr])} ({change * 100:+.0f} %) at {snr:g} dB; adapters help at "
             f"{len(gain)} of {len(with_)} SNRs" + (f" ({', '.join(f'{s:g}' for s in gain)} dB)" if gain else ""))
-    return _verdict(f"the SNR adapters improve LPIPS at {snr:g} dB (Table IV)", f"yes, CelebA {paper}",
-                    with_[snr] < without[snr], ours, "LPIPS with adapters < LPIPS without at that SNR")
+    return make_verdict(f"the SNR adapters improve LPIPS at {snr:g} dB (Table IV)", f"yes, CelebA {paper}",
+                    passes(with_[snr], "<", without[snr]), ours, "LPIPS with adapters < LPIPS without at that SNR")
 
 
 def verdict_rinv(rows: Sequence[dict], device: str = "cpu") -> list[dict[str, Any]]:
@@ -155,8 +154,8 @@ def verdict_rinv(rows: Sequence[dict], device: str = "cpu") -> list[dict[str, An
         return []
     rows = sorted(rows, key=lambda r: r["r_inv"])
     key, kind = ("cpu_seconds_per_image", "CPU") if device == "cpu" else ("seconds_per_image", "wall")
-    verdict_time = _verdict("time per image grows with r_inv (Table III)", "yes: 13.3 → 17.7 s",
-                            all(b[key] > a[key] for a, b in zip(rows, rows[1:])),
+    verdict_time = make_verdict("time per image grows with r_inv (Table III)", "yes: 13.3 → 17.7 s",
+                            all_pass(((b[key], a[key]) for a, b in zip(rows, rows[1:])), ">"),
                             f"{kind} seconds per image " + ", ".join(_fmt(r[key], 3) for r in rows),
                             f"{kind} time per image strictly increasing over the sweep")
     if len(rows) < 3:                                # no interior value to be best
@@ -165,7 +164,7 @@ def verdict_rinv(rows: Sequence[dict], device: str = "cpu") -> list[dict[str, An
     best = min(rows, key=lambda r: r["lpips_gt"])["r_inv"]
     middle = values[len(values) // 2]
     return [
-        _verdict("an intermediate r_inv gives the lowest LPIPS (Table III)", "yes: 110 of 70/90/110/130/150",
+        make_verdict("an intermediate r_inv gives the lowest LPIPS (Table III)", "yes: 110 of 70/90/110/130/150",
                  best == middle, f"lowest LPIPS vs the ideal edit at r_inv {best} (sweep {values})",
                  "argmin of LPIPS against the SynthFace ideal edit equals the middle sweep value"),
         verdict_time,
@@ -178,9 +177,9 @@ def verdict_cbr(rows: Sequence[dict]) -> dict[str, Any] | None:
     if not ours or len(rows) < 2:
         return None
     others = {r["method"]: r["cbr"] for r in rows if r["method"] != OURS}
-    lowest = all(ours[0] < v for v in others.values())
+    lowest = all_pass(((ours[0], v) for v in others.values()), "<")
     detail = f"ours {_fmt(ours[0])}; " + ", ".join(f"{m} {_fmt(v)}" for m, v in others.items())
-    return _verdict("Editable-DeepSC has the lowest CBR (Table I)", "yes: 0.0104 vs 0.0833 / 0.0389 at 128 px",
+    return make_verdict("Editable-DeepSC has the lowest CBR (Table I)", "yes: 0.0104 vs 0.0833 / 0.0389 at 128 px",
                     lowest, detail, "our CBR below every baseline's mean CBR")
 
 
@@ -195,8 +194,9 @@ def verdict_ablation(rows: Sequence[dict]) -> dict[str, Any] | None:
     ours = (f"editing accuracy {_fmt(m['edit_acc'])} with matching vs {_fmt(f['edit_acc'])} with {f['method']}; "
             f"others kept {_fmt(m['others_kept'])} vs {_fmt(f['others_kept'])}; LPIPS to the ideal edit "
             f"{_fmt(m['lpips_gt'])} vs {_fmt(f['lpips_gt'])}")
-    return _verdict("attribute matching (P's stop criterion) makes edits more accurate", "yes (JECC design)",
-                    m["edit_acc"] > f["edit_acc"], ours, "editing accuracy with matching > without (no channel)")
+    return make_verdict("attribute matching (P's stop criterion) makes edits more accurate", "yes (JECC design)",
+                    passes(m["edit_acc"], ">", f["edit_acc"]), ours,
+                    "editing accuracy with matching > without (no channel)")
 
 
 def verdicts(results: EvalResults) -> list[dict[str, Any]]:
@@ -210,7 +210,18 @@ def verdicts(results: EvalResults) -> list[dict[str, Any]]:
     out.append(verdict_adapters(results.rows.get("table4_adapters", [])))
     out += verdict_rinv(results.rows.get("table3_rinv", []), results.bundle["device"])
     out.append(verdict_ablation(results.rows.get("ablation_matching", [])))
+    out += verdicts_ood(_ood_parts(results))
+    out += verdicts_costs(results.facts.get("costs"))
     return [v for v in out if v is not None]
+
+
+def _ood_parts(results: EvalResults) -> dict[str, Any] | None:
+    """The OOD experiment's rows and facts as :mod:`edsc.eval.ood` reads them (None when it did not run)."""
+    if not results.rows.get("ood_artwork"):
+        return None
+    return {"rows": results.rows["ood_artwork"], "adapters": results.rows.get("ood_adapters", []),
+            "photos": results.rows.get("ood_photos", []), "facts": results.facts.get("ood", {}),
+            "samples": results.samples.get("ood", {})}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -344,7 +355,8 @@ def _setup_section(results: EvalResults) -> str:
         if b["kind"] == "random-init" else ""
     lines = [
         f"- Bundle `{b['version']}` ({b['resolution']} px){kind}; device {b['device']}, "
-        f"{f['torch_threads']} torch threads; preset **{c['preset']}**; total time {f['seconds_total']:.0f} s "
+        f"{f['torch_threads']} torch threads" + (f" on {f['machine']}" if f.get("machine") else "")
+        + f"; preset **{c['preset']}**; total time {f['seconds_total']:.0f} s "
         f"wall, {f['cpu_seconds_total']:.0f} s CPU "
         f"(" + ", ".join(f"{k} {v:.0f} s" for k, v in f["stage_seconds"].items()) + ").",
         f"- Faces: {n} held-out SynthFace faces (seed {c['seed']}), one instruction each (held-out templates); "
@@ -412,6 +424,12 @@ def render_report(results: EvalResults, files: Sequence[str]) -> str:
         f"Without matching, the predictor reads the original's degree once (to turn the instruction into a_exp "
         f"and a direction) and the latent takes {results.facts.get('ablation_steps_per_degree')} field steps per "
         "degree of change (JECC's median on these faces unless set), without checking the result."]
+    ood = _ood_parts(results)
+    if ood:
+        parts.append(section_ood(ood, rows.get("fig4_awgn", [])))
+    costs = section_costs(results.facts.get("costs"))
+    if costs:
+        parts.append(costs)
     parts += ["## Files", "\n".join(f"- `{name}`" for name in files)]
     return "\n\n".join(parts) + "\n"
 
@@ -439,6 +457,8 @@ def write_outputs(results: EvalResults, out_dir: Path) -> list[Path]:
         paths.append(plot_table3(results.rows["table3_rinv"], out_dir / "table3_rinv.png"))
     if results.rows.get("table4_adapters"):
         paths.append(plot_table4(results.rows["table4_adapters"], out_dir / "table4_adapters.png"))
+    if _ood_parts(results):
+        paths += plot_ood(_ood_parts(results), out_dir)
     summary = {"config": results.config, "bundle": results.bundle, "facts": results.facts,
                "verdicts": verdicts(results), "rows": results.rows}
     (out_dir / "results.json").write_text(json.dumps(_json_safe(summary), indent=1))

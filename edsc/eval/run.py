@@ -69,6 +69,12 @@ class EvalConfig:
     ablation_steps_per_degree : field steps per degree of the ablation (None: JECC's median on these faces).
     jpeg_bpp : the JPEG+LDPC baseline's rate; deepjscc : the DeepJSCC weights directory.
     preset : "full" or "quick" (a label for the report).
+    ood : run the out-of-distribution experiment (:mod:`edsc.eval.ood`) at ``ood_snrs`` (None: ``snrs``);
+        ood_distance_faces : images per set of its domain distance.
+    costs : measure Tables II, V and VI (:mod:`edsc.eval.costs`) at ``cost_resolutions`` (None: the bundle's own
+        with the bundle, and 1024 with Talk-to-Edit's untrained 1024 architecture; any other resolution also uses
+        that architecture); cost_steps / cost_jecc_steps : inversion steps and JECC iterations measured per
+        resolution.
     """
 
     faces: int = 64
@@ -89,13 +95,21 @@ class EvalConfig:
     jpeg_bpp: float = 0.7
     deepjscc: Path = DEFAULT_DEEPJSCC
     preset: str = "full"
+    ood: bool = True
+    ood_snrs: tuple[float, ...] | None = None
+    ood_distance_faces: int = 256
+    costs: bool = True
+    cost_resolutions: tuple[int, ...] | None = None
+    cost_steps: int = 10
+    cost_jecc_steps: int = 5
 
     @classmethod
     def quick(cls, **overrides: Any) -> "EvalConfig":
         """≤ 10 min on 2 CPU cores with the 128-px bundle: 4 faces, r_inv 22 (the paper's 110 / 5) with the
         sweep scaled the same way (14 … 30) on 2 faces, r_edit 30, fading at three SNRs, FID / KID on AWGN only."""
         base = dict(faces=4, inversion_steps=22, rinv_sweep=(14, 18, 22, 26, 30), sweep_faces=2, max_edit_steps=30,
-                    fading_snrs=(-6.0, 6.0, 18.0), fid_channels=("awgn",), preset="quick")
+                    fading_snrs=(-6.0, 6.0, 18.0), fid_channels=("awgn",), preset="quick",
+                    ood_snrs=(-6.0, 6.0, 18.0), ood_distance_faces=32, cost_steps=2, cost_jecc_steps=1)
         return cls(**{**base, **overrides})
 
     def __post_init__(self) -> None:
@@ -119,6 +133,17 @@ class EvalConfig:
             raise InvalidArgumentError(f"r_inv values must lie in [1, 10000], got {self.rinv_sweep}")
         if self.sweep_faces is not None and not 1 <= self.sweep_faces <= self.faces:
             raise InvalidArgumentError(f"sweep_faces must lie in [1, faces={self.faces}], got {self.sweep_faces}")
+        if self.ood_snrs is not None:
+            self.ood_snrs = tuple(sorted({check_snr_db(s) for s in self.ood_snrs}))
+        if not 2 <= int(self.ood_distance_faces) <= 10_000:
+            raise InvalidArgumentError(f"ood_distance_faces must lie in [2, 10000], got {self.ood_distance_faces}")
+        if self.cost_resolutions is not None:
+            self.cost_resolutions = tuple(sorted({int(r) for r in self.cost_resolutions}))
+        if any(r < 8 or r & (r - 1) for r in self.cost_resolutions or ()):
+            raise InvalidArgumentError(f"cost resolutions must be powers of two >= 8, got {self.cost_resolutions}")
+        for name in ("cost_steps", "cost_jecc_steps"):
+            if not 1 <= int(getattr(self, name)) <= 1_000:
+                raise InvalidArgumentError(f"{name} must lie in [1, 1000], got {getattr(self, name)}")
         if self.ablation_steps_per_degree is not None and self.ablation_steps_per_degree < 1:
             raise InvalidArgumentError("ablation_steps_per_degree must be >= 1")
         self.deepjscc = Path(self.deepjscc)
@@ -169,7 +194,8 @@ class Faces:
 
 def prepare_faces(n: int, seed: int, resolution: int, attributes: Sequence[str], u: int) -> Faces:
     """``n`` held-out faces with one held-out-template instruction each (see the module docstring)."""
-    from edsc.train.common import heldout_faces, stable_seed
+    from edsc.world.faces import heldout_faces
+    from edsc.world.seeds import stable_seed
     from edsc.world.instructions import generate_for_state
     from edsc.world.synthface import ATTRIBUTES, render
 
@@ -240,7 +266,7 @@ class _Run:
         return tqdm(total=total, desc=desc, file=sys.stderr, disable=not self.progress, unit="cond")
 
     def seed_for(self, channel: str, snr: float) -> int:
-        from edsc.train.common import stable_seed
+        from edsc.world.seeds import stable_seed
         return stable_seed("eval/channel", self.cfg.seed, channel, f"{snr:g}") % (2 ** 31)
 
     def score(self, images: Tensor, reference: Tensor | None = None, n: int | None = None) -> dict[str, float]:
@@ -401,10 +427,10 @@ def _parser_accuracy(run: _Run) -> dict[str, Any]:
 
 
 def _cpu_seconds() -> float:
-    """User + system CPU time of this process so far (all threads)."""
+    """User + system CPU time of this process so far (all threads) and of its finished worker processes."""
     import resource
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def run_evaluation(bundle: Bundle, cfg: EvalConfig, links: dict | None = None, progress: bool = True,
@@ -443,12 +469,88 @@ def run_evaluation(bundle: Bundle, cfg: EvalConfig, links: dict | None = None, p
     run.results.rows["table3_rinv"] = stage("table3_rinv", _table3, run)
     run.results.rows["table4_adapters"] = stage("table4_adapters", _table4, run)
     run.results.rows["ablation_matching"] = stage("ablation_matching", _ablation, run)
+    if cfg.ood:
+        stage("ood", _ood, run)
+    if cfg.costs:
+        stage("costs", _costs, run)
     run.results.facts.update({
         "seconds_total": time.perf_counter() - t0, "cpu_seconds_total": _cpu_seconds() - cpu0,
         "stage_seconds": timings, "peak_rss_mib": M.peak_rss_mib(),
         "inception_images": run.features.computed if run.features is not None else 0,
         "inversions": {r: e.inverted_count for r, e in run.editors.items()},
         "inversions_from_store": {r: e.loaded_from_store for r, e in run.editors.items()},
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": torch.get_num_threads(), "machine": _machine(),
     })
     return run.results
+
+
+def _ood(run: _Run) -> None:
+    """The out-of-distribution experiment (:mod:`edsc.eval.ood`): rows, facts and samples into the results."""
+    from edsc.eval.ood import run_ood
+
+    ood = run_ood(run)
+    run.results.rows["ood_artwork"] = ood["rows"]
+    run.results.rows["ood_adapters"] = ood["adapters"]
+    run.results.rows["ood_photos"] = ood["photos"]
+    run.results.facts["ood"] = ood["facts"]
+    run.results.samples["ood"] = ood["samples"]
+
+
+def _costs(run: _Run) -> None:
+    """Tables II, V and VI (:mod:`edsc.eval.costs`): each resolution measured in its own worker process."""
+    import shutil
+    import tempfile
+
+    from edsc.eval import costs as C
+
+    cfg = run.cfg
+    outcomes = run.reference.outcomes
+    iterations = sum(o.iterations for o in outcomes) / len(outcomes)
+    device = str(run.device)
+    measured: dict[str, Any] = {}
+    for res in cfg.cost_resolutions or sorted({run.bundle.resolution, 1024}):
+        tmp = None
+        try:
+            if res == run.bundle.resolution:
+                bundle_dir = run.bundle.path
+            else:
+                tmp = Path(tempfile.mkdtemp(prefix=f"edsc-t2e-{res}-"))
+                bundle_dir = C.build_talk2edit_untrained(tmp / "bundle", res, vocab_from=run.bundle.path)
+            measured[str(res)] = C.measure_in_subprocess(bundle_dir, res, cfg.deepjscc, cfg.cost_steps,
+                                                         cfg.cost_jecc_steps, device, cfg.seed)
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+    times = {res: C.method_costs(m, iterations, methods=cfg.methods) for res, m in measured.items()}
+    params = {res: C.parameter_rows(m) for res, m in measured.items()}
+    fig4 = run.results.rows.get("fig4_awgn", [])
+    end_to_end = []
+    for method in dict.fromkeys(r["method"] for r in fig4):
+        mine = [r for r in fig4 if r["method"] == method]
+        end_to_end.append({"method": method, "seconds": sum(r["seconds_per_image"] for r in mine) / len(mine),
+                           "cpu_seconds": sum(r["cpu_seconds_per_image"] for r in mine) / len(mine)})
+    run.results.facts["costs"] = {"measured": measured, "times": times, "parameters": params,
+                                  "end_to_end_128": end_to_end, "device": device, "jecc_iterations": iterations}
+    run.results.rows["table2_cbr_1024"] = [
+        {"method": k, "cbr": v, "resolution": int(res), "convention": "real values / (H*W*C)",
+         "paper_cbr": C.PAPER_CBR_1024.get(k)} for res, m in measured.items() if int(res) == 1024
+        for k, v in m["cbr"].items()]
+    run.results.rows["table5_costs"] = [r for rows in times.values() for r in rows]
+    run.results.rows["table6_parameters"] = [r for rows in params.values() for r in rows]
+
+
+def _machine() -> str:
+    """The CPU model and core count (and the CUDA device when one is used)."""
+    import os
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), model)
+    except OSError:
+        pass
+    text = f"{model}, {os.cpu_count()} cores"
+    if torch.cuda.is_available():
+        text += f"; CUDA {torch.cuda.get_device_name(0)}"
+    return text

@@ -2,8 +2,9 @@
 
 =====================  ======================================================================================
 ``Editable-DeepSC``    transmitter: inversion (r_inv) → JECC (field steps until P reads a_exp) → A_CE(SNR);
-                       512 reals over the emulated channel (power normalisation, MMSE recovery at the receiver);
-                       receiver: A_CD(SNR) → G. CBR = 512 / (3·R²) real values per pixel value (0.0104 at 128 px).
+                       512 reals over the emulated channel (power normalisation, MMSE recovery at the receiver,
+                       :func:`edsc.link.estimate`); receiver: A_CD(SNR) → G. CBR = 512 / (3·R²) real values
+                       per pixel value (0.0104 at 128 px).
 ``<link> M1``          send the *source* image over the image link, then edit at the receiver: inversion of the
                        received image + JECC + G (the paper's "DeepSC+Talk2Edit", "JPEG+LDPC+Talk2Edit").
 ``<link> M2``          edit at the transmitter, then send the *edited* image over the link (the paper's
@@ -17,15 +18,14 @@ G), the stack Talk-to-Edit provides in the paper; every scheme gets the ground-t
 text, as the paper assumes for the baselines), so the methods differ only in where the edit happens and what
 crosses the channel.
 
-:class:`Editor` caches inversions and edits by image content: inversion and JECC are deterministic, so a received
-image identical to one seen before (JPEG+LDPC decoded without errors at every SNR above its cliff, say) is
-inverted and edited once. The time a scheme reports per image is always the time measured when the work was
-done, cache or not.
+:class:`Editor` caches inversions (:class:`~edsc.eval.inversions.InversionCache`) and edits by image content:
+inversion and JECC are deterministic, so a received image identical to one seen before (JPEG+LDPC decoded without
+errors at every SNR above its cliff, say) is inverted and edited once. The time a scheme reports per image is
+always the time measured when the work was done, cache or not.
 """
 
 from __future__ import annotations
 
-import hashlib
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -37,10 +37,9 @@ from torch import Tensor
 from tqdm import tqdm
 
 from channel_emulator.config import ChannelConfig
-from channel_emulator.link import apply_channel
+from edsc.eval.inversions import InversionCache, store_directory
 from edsc.eval.metrics import Measurement, image_keys, measured
-from edsc.train.common import save_torch
-from receiver.equalization import recover
+from edsc.link import estimate
 from shared.bundle import Bundle
 from shared.errors import BundleError, EditDSCError, InvalidArgumentError
 from transmitter.instruction import Edit, expected_degree
@@ -155,10 +154,9 @@ class Editor:
     label : prefix of the progress bars.
     progress : show tqdm bars on stderr.
     store : a directory where every inversion is also written (one small file per image, named by the image's
-        content hash under ``generator-<sha256>/r<r_inv>-<start>/``, the start being ``mean``, or
-        ``<mode>-<sha256 of TransmitterPipeline.inversion_fingerprint>`` with the encoder start or the degree guard)
-        and looked up before inverting: an interrupted evaluation run again with the same store resumes where it
-        stopped. A stored inversion keeps the time measured when it was computed. None: memory only.
+        content hash in :func:`~edsc.eval.inversions.store_directory`) and looked up before inverting: an
+        interrupted evaluation run again with the same store resumes where it stopped. A stored inversion keeps
+        the time measured when it was computed. None: memory only.
     """
 
     def __init__(self, bundle: Bundle, inversion_steps: int, jecc: JECCConfig, label: str = "",
@@ -169,16 +167,10 @@ class Editor:
         self.tx = TransmitterPipeline(bundle, InversionConfig(steps=self.inversion_steps), jecc)
         self.label = label or f"r_inv {self.inversion_steps}"
         self.progress = progress
-        self._inverted: dict[str, tuple[Tensor, float, Cost]] = {}       # image key -> (w, lpips, cost)
-        self.store: Path | None = None
-        if store is not None:
-            digest = (bundle.weights_sha256("generator") or "unhashed")[:16]
-            start = self.tx.init_mode
-            fingerprint = self.tx.inversion_fingerprint
-            if fingerprint != start:   # the encoder start (F, P, latent layout) or the degree guard (P)
-                start += "-" + hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
-            self.store = Path(store) / f"generator-{digest}" / f"r{self.inversion_steps}-{start}"
-        self.loaded_from_store = 0
+        self.store: Path | None = None if store is None else store_directory(store, bundle, self.tx,
+                                                                              self.inversion_steps)
+        # image key -> {"w": (D,), "lpips": float, "wall": float, "cpu": float} (seconds per image)
+        self.inversions = InversionCache(self.store, self.device)
         self._edited: dict[tuple, _Item] = {}
 
     # -- stages ---------------------------------------------------------------------------------------------------
@@ -195,31 +187,19 @@ class Editor:
                 result = self.tx.invert(chunk, lambda stage, step, total: bar.update(step - bar.n))
             cost = Cost.per_image(m, chunk.shape[0])
             for j in range(chunk.shape[0]):
-                key = keys[start + j]
-                self._inverted[key] = (result.w[j].detach(), float(result.lpips[j]), cost)
-                if self.store is not None:
-                    self._save(key)
+                self.inversions.put(keys[start + j], {"w": result.w[j].detach(), "lpips": float(result.lpips[j]),
+                                                      "wall": cost.wall, "cpu": cost.cpu})
 
-    def _save(self, key: str) -> None:
-        w, lp, cost = self._inverted[key]
-        save_torch({"w": w.cpu(), "lpips": lp, "wall": cost.wall, "cpu": cost.cpu}, self.store / f"{key}.pt")
-
-    def _load(self, key: str) -> bool:
-        """Fill the memory cache from the store; False when the image was never inverted there."""
-        path = None if self.store is None else self.store / f"{key}.pt"
-        if path is None or not path.is_file():
-            return False
-        saved = torch.load(path, map_location=self.device, weights_only=True)
-        self._inverted[key] = (saved["w"], float(saved["lpips"]), Cost(float(saved["wall"]), float(saved["cpu"])))
-        self.loaded_from_store += 1
-        return True
+    def _inversion_cost(self, key: str) -> Cost:
+        entry = self.inversions.get(key)
+        return Cost(float(entry["wall"]), float(entry["cpu"]))
 
     def _edit_new(self, w: Tensor, edits: Sequence[Edit], fixed_steps: int | None) -> tuple[Tensor, list, Cost]:
         """JECC (or the fixed-step ablation) on latents (n, D): (w_edited (n, D), outcomes, cost per image)."""
         with measured(self.device) as m:
             if fixed_steps is None:
                 with self._bar("JECC", self.tx.jecc_config.max_steps) as bar:
-                    outs = self.tx.run([""] * len(edits), [0.0] * len(edits), w_start=w, edits=list(edits),
+                    outs = self.tx.run(list(edits), [0.0] * len(edits), w_start=w,
                                        progress=lambda stage, step, total: bar.update(step - bar.n))
                 w_edited = torch.stack([o.w_edited for o in outs])
                 outcomes = [o.outcome for o in outs]
@@ -237,18 +217,24 @@ class Editor:
     # -- public ---------------------------------------------------------------------------------------------------
     @property
     def inverted_count(self) -> int:
-        """Distinct images inverted so far."""
-        return len(self._inverted)
+        """Distinct images inverted so far (computed or read back from the store)."""
+        return len(self.inversions)
+
+    @property
+    def loaded_from_store(self) -> int:
+        """Distinct images whose inversion was read back from the store."""
+        return self.inversions.loaded
 
     def invert(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """Inverted latents (N, D) and inversion LPIPS (N,) of ``images`` (cached by content)."""
         images = images.to(self.device)
         keys = image_keys(images)
-        new = {k: i for i, k in enumerate(keys) if k not in self._inverted and not self._load(k)}
+        new = {k: i for i, k in enumerate(keys) if self.inversions.get(k) is None}
         if new:
             self._invert_new(images[list(new.values())], list(new))
-        w = torch.stack([self._inverted[k][0] for k in keys])
-        return w, torch.tensor([self._inverted[k][1] for k in keys])
+        entries = [self.inversions.get(k) for k in keys]
+        w = torch.stack([e["w"] for e in entries])
+        return w, torch.tensor([float(e["lpips"]) for e in entries])
 
     def edit(self, images: Tensor, edits: Sequence[Edit], fixed_steps: int | None = None) -> EditBatch:
         """Edit ``images`` (N, 3, R, R) in [−1, 1] with one :class:`Edit` each.
@@ -283,7 +269,8 @@ class Editor:
             rendered, render_cost = self._render(w_edited)
             for j, key in enumerate(part):
                 i = start + j
-                costs = {"inversion_s": self._inverted[key[0]][2], "editing_s": edit_cost, "render_s": render_cost}
+                costs = {"inversion_s": self._inversion_cost(key[0]), "editing_s": edit_cost,
+                         "render_s": render_cost}
                 self._edited[key] = _Item(w[i], w_edited[j].detach(), outcomes[j], rendered[j], float(inv_lpips[i]),
                                           costs)
 
@@ -423,9 +410,8 @@ class EditableDeepSC:
         with measured(device) as m_ace:
             x = self._encode(w, snr_db)                                              # (N, k)
         with measured(device) as m_ch:
-            out = apply_channel(x, channel, seed=seed)
-            y = recover(out.received, out.side_info, equalizer="mmse", rescale=self.codec.cfg.rescale
-                        ).to(device)                                                 # (N, k)
+            y, out = estimate(x, channel, seed=seed, rescale=self.codec.cfg.rescale)
+            y = y.to(device)                                                         # (N, k)
         with measured(device) as m_acd:
             w_hat = self._decode(y, snr_db)                                          # (N, D)
         with measured(device) as m_g:

@@ -13,6 +13,8 @@ Definitions
   over all requests.
 * A group's throughput is its ``OK`` requests divided by the *active time* of the run: per stage, from its first
   request's start to its last request's end, summed over the stages (per SNR: the same denominator as overall).
+* ``served_by``: the transmitter replica that answered a request (``SubmitResponse.served_by``); with several
+  replicas the summary has ``per_replica`` (requests each one answered, and their statistics).
 * ``edit_success`` is true when the JECC outcome is ``reached`` or ``already_at_target`` (false on
   ``passed_target`` and ``max_iterations``); its rate is over the ``OK`` requests.
 """
@@ -35,6 +37,7 @@ BASE_COLUMNS = (
     "snr_db", "channel", "seed", "image", "instruction", "status", "http_status", "outcome", "error",
     "e2e_s", "submit_s", "fetch_s", "lpips", "jecc_status", "edit_success", "attribute", "jecc_iterations",
     "batch_size", "in_flight", "measured_snr_db", "k", "channel_uses", "bundle_version", "reference_id",
+    "attempts", "fetch_attempts", "served_by",
 )
 #: Transmitter / channel / receiver stage times (SubmitResponse.timings) come as ``t_<key>`` columns, these first.
 TIMING_ORDER = ("total_s", "validate_s", "queue_s", "compute_s", "inversion_s", "jecc_s", "adapter_s", "forward_s",
@@ -42,7 +45,7 @@ TIMING_ORDER = ("total_s", "validate_s", "queue_s", "compute_s", "inversion_s", 
 FLOAT_COLUMNS = {"rate", "start_unix", "end_unix", "start_s", "snr_db", "e2e_s", "submit_s", "fetch_s", "lpips",
                  "measured_snr_db"}
 INT_COLUMNS = {"stage", "concurrency", "ticket", "seed", "http_status", "jecc_iterations", "batch_size", "in_flight",
-               "k", "channel_uses"}
+               "k", "channel_uses", "attempts", "fetch_attempts"}
 PERCENTILES = (50, 95, 99)
 
 
@@ -191,10 +194,24 @@ def snr_key(snr: float) -> str:
     return f"{float(snr):g}"
 
 
-def summarize(rows: list[dict[str, Any]], stages: Optional[list[dict]] = None) -> dict[str, Any]:
+def per_replica(rows: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:
+    """:func:`group_stats` of the requests each transmitter replica answered (by ``served_by``), plus ``share``
+    (its fraction of the answered requests). Requests without an answer (a failed Submit) name no replica."""
+    by: dict[str, list] = defaultdict(list)
+    for r in rows:
+        if r.get("served_by"):
+            by[r["served_by"]].append(r)
+    answered = sum(len(rs) for rs in by.values())
+    return {addr: {**group_stats(by[addr], duration_s), "share": len(by[addr]) / answered} for addr in sorted(by)}
+
+
+def summarize(rows: list[dict[str, Any]], stages: Optional[list[dict]] = None,
+              replicas: bool = False) -> dict[str, Any]:
     """Overall, per SNR and per stage statistics of a run (see :func:`group_stats`).
 
     ``stages`` (the runner's ``stages.json``) adds each stage's stop reason and Locust's own aggregate.
+    ``per_replica`` (:func:`per_replica`) is added when more than one replica answered, or always with
+    ``replicas`` (the transmitter address named several).
     """
     duration = active_duration(rows)
     by_snr: dict[float, list] = defaultdict(list)
@@ -215,12 +232,15 @@ def summarize(rows: list[dict[str, Any]], stages: Optional[list[dict]] = None) -
             entry["stop_reason"] = info[idx].get("stop_reason")
             entry["locust"] = info[idx].get("locust")
         per_stage.append(entry)
-    return {
+    out = {
         "active_duration_s": duration,
         "overall": group_stats(rows, duration),
         "per_snr": {snr_key(s): group_stats(by_snr[s], duration) for s in sorted(by_snr)},
         "per_stage": per_stage,
     }
+    if replicas or len({r.get("served_by") for r in rows if r.get("served_by")}) > 1:
+        out["per_replica"] = per_replica(rows, duration)
+    return out
 
 
 def machine_info() -> dict[str, Any]:
@@ -450,13 +470,17 @@ TABLE_HEAD = ("| | requests | throughput (req/s) | p50 (s) | p95 (s) | p99 (s) |
 
 
 def write_report(summary: dict, plots: list[Path], path: Path) -> Path:
-    """A short Markdown report: settings, machine, overall / per-SNR / per-stage tables, the plots."""
+    """A short Markdown report: settings, machine, overall / per-SNR / per-stage (/ per-replica) tables, the
+    plots."""
     s, m = summary.get("settings", {}), summary.get("machine", {})
     lines = ["# edsc loadtest report", ""]
     lines += [f"Transmitter `{s.get('transmitter')}`, receiver `{s.get('receiver')}`, channel `{s.get('channel')}` "
               f"{s.get('channel_params', {})}, SNRs {s.get('snrs')} ({s.get('snr_mode')}), "
               f"{s.get('load')}, stages end after {s.get('requests') or '∞'} requests or "
               f"{s.get('duration_s') or '∞'} s. Bundle `{summary.get('bundle_version')}`.", ""]
+    if "auth" in s or "tls_ca" in s:
+        tls = f"TLS verified with `{s['tls_ca']}`" if s.get("tls_ca") else "no TLS"
+        lines += [f"Security: {s.get('auth', 'none')}, {tls}.", ""]
     lines += [f"Machine: {m.get('cpu_count')} cores ({m.get('cpus_usable')} usable), {m.get('cpu_model')}, "
               f"{m.get('memory_gib')} GiB, load average {m.get('load_average')} at the start.", ""]
     lines += ["## Overall and per SNR", "", TABLE_HEAD, _row("all", summary["overall"])]
@@ -465,6 +489,12 @@ def write_report(summary: dict, plots: list[Path], path: Path) -> Path:
     for st in summary["per_stage"]:
         level = f"rate {st['rate']:g}/s" if st.get("mode") == "open" else f"concurrency {st['concurrency']}"
         lines.append(_row(f"stage {st['stage'] + 1}: {level}", st))
+    if "per_replica" in summary:
+        lines += ["", "## Per transmitter replica (`served_by`)", "", TABLE_HEAD.replace("| requests |", "| answered |")]
+        lines += [_row(f"`{addr}` ({100 * g['share']:.0f} %)", g) for addr, g in summary["per_replica"].items()]
+        unanswered = summary["overall"]["count"] - sum(g["count"] for g in summary["per_replica"].values())
+        if unanswered:
+            lines += ["", f"{unanswered} request(s) got no answer from any replica (failed Submit)."]
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     lines += ["", "## Notes", "",
               "* Latency = gRPC Submit (answered once the receiver stored the result) + HTTP fetch of the PNG; "

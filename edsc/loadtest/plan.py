@@ -10,6 +10,7 @@ This module imports neither Locust nor torch: both processes and the tests use i
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import math
 import random
@@ -60,7 +61,10 @@ class Plan:
 
     Parameters
     ----------
-    transmitter, receiver : the gRPC address (HOST:PORT) and the HTTP base URL
+    transmitter, receiver : the gRPC address (HOST:PORT, a comma-separated list of IP:PORT replicas, or
+        ``dns:///NAME:PORT``) and the HTTP base URL
+    tls_ca : PEM CA file that verifies the transmitter (gRPC over TLS) and an ``https://`` receiver; "" for plain
+        text. The bearer token is never part of the plan: the load process reads it from ``EDSC_TOKEN``.
     run_id : prefix of every request id of the run (unique per run)
     snrs, snr_mode : the SNR list (dB) and how requests walk it: ``sweep`` (round-robin) or ``random``
     channel : the channel model name (for the records; the templates carry the parameters)
@@ -69,7 +73,9 @@ class Plan:
     stages : the load levels, run one after the other
     templates : the (image, instruction) pairs; requests walk them round-robin (sweep) or draw them (random)
     seed : base of the channel seeds and of the random draws
-    timeout_s : gRPC deadline of one Submit; fetch_wait_s : the receiver's long-poll for the image
+    timeout_s : gRPC deadline of one Submit attempt; fetch_wait_s : the receiver's long-poll for the image
+    retry_for_s : how long a request retries ``UNAVAILABLE`` / ``RESOURCE_EXHAUSTED`` (same request id) and image
+        fetches that meet a connection error or HTTP 503 (0: no retries)
     raw_path : where the load generator appends one JSON line per request
     images_dir : where it writes each received PNG (for LPIPS); "" to not keep them
     """
@@ -89,6 +95,8 @@ class Plan:
     seed: int = 0
     timeout_s: float = 600.0
     fetch_wait_s: float = 10.0
+    retry_for_s: float = 60.0
+    tls_ca: str = ""
     extra: dict = field(default_factory=dict)      # settings recorded in summary.json, unused by the runner
 
     def to_json(self) -> str:
@@ -202,6 +210,53 @@ def parse_address(text: str, name: str = "--transmitter") -> str:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise InvalidArgumentError(f"{name} {text!r}: use HOST:PORT, e.g. 127.0.0.1:50051")
     return text
+
+
+def parse_transmitter(text: str, name: str = "--transmitter") -> str:
+    """Check a transmitter address: ``HOST:PORT``, replicas ``IP:PORT,IP:PORT,...`` (IPv4 literals) or
+    ``dns:///NAME:PORT`` (every address the name resolves to). Returns it without spaces.
+
+    Raises
+    ------
+    InvalidArgumentError
+        a malformed address, a replica that is not an IPv4 literal, or a replica listed twice.
+    """
+    text = str(text).strip()
+    if text.startswith("dns:"):
+        rest = text[len("dns:"):]
+        if not rest.startswith("///"):
+            raise InvalidArgumentError(f"{name} {text!r}: use dns:///NAME:PORT, e.g. dns:///transmitter:50051")
+        parse_address(rest[3:], name)
+        return text
+    if "," not in text:
+        return parse_address(text, name)
+    parts = [a.strip() for a in text.split(",")]
+    if any(not a for a in parts):
+        raise InvalidArgumentError(f"{name} {text!r}: an empty entry in the replica list")
+    for a in parts:
+        parse_address(a, name)
+        host = a.rpartition(":")[0]
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise InvalidArgumentError(f"{name}: replica {a!r}: a replica list takes IPv4 literals "
+                                       "(IP:PORT,IP:PORT); for host names use dns:///NAME:PORT") from None
+    if len(set(parts)) != len(parts):
+        raise InvalidArgumentError(f"{name} {text!r}: a replica is listed twice")
+    return ",".join(parts)
+
+
+def replica_addresses(transmitter: str) -> list[str]:
+    """The addresses to health-check one by one: every replica of a list, else the address itself."""
+    return transmitter.split(",") if "," in transmitter else [transmitter]
+
+
+def tls_channel_options(transmitter: str) -> list[tuple[str, str]]:
+    """Extra gRPC channel options of a TLS channel to ``transmitter``: a replica list has no single host name, so
+    the certificates are verified against the first replica's host (``grpc.default_authority``); none otherwise."""
+    if "," not in transmitter:
+        return []
+    return [("grpc.default_authority", transmitter.split(",")[0].rpartition(":")[0])]
 
 
 def parse_url(text: str, name: str = "--receiver") -> str:

@@ -10,6 +10,8 @@ by the CLI or the tests.
 Parameters
 ----------
 PLAN.json : the plan written by the CLI
+``EDSC_TOKEN`` (environment) : the bearer token, when the services need one; it is kept out of the plan and every
+    file this process writes
 
 Output
 ------

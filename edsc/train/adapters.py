@@ -39,7 +39,6 @@ The channel helper :func:`awgn_link` is shared with stage (e) (:mod:`edsc.train.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -51,7 +50,10 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from edsc.train.common import RunDir, lr_at, make_generator, set_lr, stable_seed
+from edsc.train.rundir import RunDir
+from edsc.train.schedule import lr_at, set_lr
+from edsc.world.seeds import make_generator, stable_seed
+from shared.channel.awgn_estimate import awgn_estimate, awgn_mean
 from shared.dataclass_config import checked_fields
 from shared.errors import InvalidArgumentError
 
@@ -79,14 +81,16 @@ def awgn_link(x: Tensor, snr_db: float, *, seed: int | None = None, generator: t
     .. math:: \hat x = \beta\,(\alpha x + n),\quad \alpha = \sqrt{P k/2}/\lVert x\rVert,\quad
               n \sim \mathcal N(0, N_0/2)^k,\quad N_0 = P\,10^{-\mathrm{SNR}/10},\quad \beta = P/(P+N_0),
 
-    (the complex pairing is a permutation and cancels). This function computes :math:`\beta\alpha x` with torch
-    and adds the noise term:
+    (the complex pairing is a permutation and cancels; :mod:`shared.channel.awgn_estimate` holds this closed
+    form). The modes:
 
-    * ``mode="emulator"``: the noise term is taken from the emulator itself,
-      ``recover(apply_channel(x, seed)) − βαx`` (no gradient), so the forward values equal the serving path's for
-      the same seed (up to float rounding) and train and serve share the channel code;
-    * ``mode="torch"``: :math:`\beta n` is drawn with ``torch.randn(generator=generator)`` (same distribution,
-      about 2× faster, needs no Sionna);
+    * ``mode="emulator"``: the values are the emulator's and the receiver's, ``recover(apply_channel(x, seed))``
+      (:func:`edsc.link.estimate`), and the gradient is that of the closed form's mean
+      (:func:`~shared.channel.awgn_estimate.awgn_mean`, straight through), so the forward values equal the serving
+      path's for the same seed and train and serve share the channel code;
+    * ``mode="torch"``: the closed form itself, :func:`shared.channel.awgn_estimate.awgn_estimate` with the
+      header's gain, the noise drawn with ``torch.randn(generator=generator)`` (same distribution, about 2× faster,
+      needs no Sionna);
     * ``mode="none"``: no channel (identity).
 
     With ``rescale`` the estimate is multiplied by the gain header :math:`g \approx 1/\alpha` (float16, no
@@ -112,29 +116,19 @@ def awgn_link(x: Tensor, snr_db: float, *, seed: int | None = None, generator: t
         return x
     if x.ndim != 2 or x.shape[-1] % 2:
         raise InvalidArgumentError(f"the message batch must have shape (B, k) with k even, got {tuple(x.shape)}")
-    k = x.shape[-1]
-    no = float(power) * 10.0 ** (-float(snr_db) / 10.0)
-    beta = float(power) / (float(power) + no)
-    from channel_emulator.link import gain_header
-
-    norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)                       # (B, 1)
-    alpha = math.sqrt(float(power) * k / 2.0) / norm                               # (B, 1)
-    gain = gain_header(alpha.reshape(-1)).to(x).unsqueeze(1) if rescale else 1.0  # (B, 1) or 1
-    clean = x * (beta * alpha * gain)                                              # (B, k) β·α·g·x
     if mode == "torch":
-        n = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device if generator is None
-                        else generator.device).to(x.device)
-        return clean + (beta * math.sqrt(no / 2.0)) * gain * n
-    from channel_emulator.config import ChannelConfig
-    from channel_emulator.link import apply_channel
-    from receiver.equalization import recover
-
+        return awgn_estimate(x, float(snr_db), power=float(power), rescale=rescale, generator=generator,
+                             header=True)                                          # (B, k)
     if seed is None:
         raise InvalidArgumentError("awgn_link(mode='emulator') needs a seed")
-    out = apply_channel(x.detach().float(), ChannelConfig(model="awgn", snr_db=float(snr_db), power=float(power)),
-                        seed=int(seed))
-    y_ref = recover(out.received, out.side_info, "mmse", rescale=rescale).to(x.dtype)  # (B, k)
-    return clean + (y_ref - clean.detach())
+    from channel_emulator.config import ChannelConfig
+    from edsc.link import estimate
+
+    y_ref, _ = estimate(x.detach().float(), ChannelConfig(model="awgn", snr_db=float(snr_db), power=float(power)),
+                        seed=int(seed), rescale=rescale)
+    # straight through: the emulator's values, the gradient of the closed form's mean g·β·α·x
+    mean = awgn_mean(x, float(snr_db), power=float(power), rescale=rescale, header=True)          # (B, k)
+    return y_ref.to(x.dtype) + (mean - mean.detach())
 
 
 def _channel_seed(*parts: Any) -> int:

@@ -1,6 +1,6 @@
 """Training of the DeepJSCC baseline (:mod:`edsc.baselines.deepjscc`) on SynthFace renders.
 
-* **Data.** Faces stream from :class:`edsc.train.common.FacePool` (namespace ``"train"``, data seed
+* **Data.** Faces stream from :class:`edsc.world.faces.FacePool` (namespace ``"train"``, data seed
   ``stable_seed("deepjscc-data", seed)``); a deterministic horizontal flip doubles the variety for free.
 * **Channel.** The project's emulator in the loop (:func:`edsc.baselines.deepjscc.channel_pass`:
   :func:`channel_emulator.link.apply_channel` + :func:`receiver.equalization.recover`, differentiable), with the
@@ -13,7 +13,7 @@
 * **Determinism.** Initialisation, batches, flips, SNRs and channel seeds are functions of ``(seed, step)``; a
   checkpoint holds the model, the optimizer and the step, and a resumed run is bit-identical to an uninterrupted one.
 
-Run directory (:class:`edsc.train.common.RunDir`): ``config.json``, ``ckpt-<step>.pt``, ``log.csv`` (step, lr,
+Run directory (:class:`edsc.train.rundir.RunDir`): ``config.json``, ``ckpt-<step>.pt``, ``log.csv`` (step, lr,
 loss, PSNR of the batch, held-out PSNR at 6 dB at checkpoints, seconds), ``metrics.json`` (held-out PSNR / LPIPS
 per SNR on ``eval_faces`` renders of ``heldout/deepjscc``) and the exported model ``final/`` (``model.safetensors``
 + ``config.json``, loadable with :func:`edsc.baselines.deepjscc.load_deepjscc`).
@@ -38,18 +38,10 @@ from tqdm import tqdm
 
 from edsc.baselines.common import evaluate_link, psnr
 from edsc.baselines.deepjscc import DeepJSCC, DeepJSCCConfig, DeepJSCCLink, save_deepjscc
-from edsc.train.common import (
-    FacePool,
-    FaceStream,
-    RunDir,
-    heldout_faces,
-    lr_at,
-    make_generator,
-    out_of_time,
-    set_lr,
-    stable_seed,
-    stopped_early,
-)
+from edsc.train.loop import FitConfig, fit, open_log, resume_from
+from edsc.train.rundir import RunDir
+from edsc.world.faces import FacePool, FaceStream, heldout_faces
+from edsc.world.seeds import make_generator, stable_seed
 from shared.dataclass_config import checked_fields
 from shared.errors import InvalidArgumentError
 
@@ -173,15 +165,11 @@ def train_deepjscc(config: DeepJSCCTrainConfig | None = None, run_dir: str | Pat
     model = DeepJSCC(DeepJSCCConfig.from_dict(cfg.model)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     run = RunDir(run_dir, cfg, resume=resume) if run_dir is not None else None
-    start = 0
-    if run is not None and resume:
-        ck = run.load_latest(map_location=device)
-        if ck is not None:
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            start = int(ck["step"])
-    log = run.log(["step", "lr", "loss", "mse", "lpips", "batch_psnr", "heldout_psnr_6db", "seconds"],
-                  start if start > 0 else None) if run is not None else None
+    start = resume_from(run, model, opt, device) if resume else 0
+    loop = FitConfig(steps=cfg.steps, lr=cfg.lr, warmup=cfg.warmup, checkpoint_every=cfg.checkpoint_every,
+                     log_every=cfg.log_every, log_fields=["step", "lr", "loss", "mse", "lpips", "batch_psnr",
+                                                          "heldout_psnr_6db", "seconds"])
+    log = open_log(run, loop, start)
     lp_metric = None
     if cfg.lpips_weight > 0:
         from shared.lpips import get_lpips
@@ -198,15 +186,14 @@ def train_deepjscc(config: DeepJSCCTrainConfig | None = None, run_dir: str | Pat
     bar = tqdm(total=cfg.steps, initial=start, desc="deepjscc", file=sys.stderr, disable=not progress, leave=False,
                dynamic_ncols=True)
     model.train()
-    loss_avg = None
-    for step in range(start, cfg.steps):
-        lr = lr_at(step, cfg.lr, cfg.steps, cfg.warmup)
-        set_lr(opt, lr)
-        images, snr, ch_seed = _batch(pool, cfg, step, device)
+    avg: dict[str, float] = {}
+
+    def step(s: int) -> dict[str, Any]:
+        images, snr, ch_seed = _batch(pool, cfg, s, device)
         rec = model(images, snr.tolist(), cfg.channel, ch_seed, cfg.equalizer)  # (B, 3, S, S)
         mse = ((rec - images) * 0.5).square().mean()  # [0, 1] scale
         loss = mse
-        lp_v = ""
+        lp_v: float | str = ""
         if lp_metric is not None:
             lp = lp_metric(rec, images).mean()
             loss = loss + cfg.lpips_weight * lp
@@ -217,29 +204,27 @@ def train_deepjscc(config: DeepJSCCTrainConfig | None = None, run_dir: str | Pat
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         loss_v = float(loss.detach())
-        loss_avg = loss_v if loss_avg is None else 0.95 * loss_avg + 0.05 * loss_v
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_avg:.5f}")
-        done = step + 1
-        if log is not None and (done % cfg.log_every == 0 or done == cfg.steps):
-            held = ""
-            if during is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
-                model.eval()
-                with torch.no_grad():
-                    out = model(during, 6.0, cfg.channel, stable_seed("deepjscc-during-channel", cfg.eval_seed) % (
-                        2 ** 62), cfg.equalizer)
-                held = float(psnr(out, during).mean())
-                model.train()
-            log.log(step=done, lr=lr, loss=loss_v, mse=float(mse.detach()), lpips=lp_v,
-                    batch_psnr=float(psnr(rec.detach(), images).mean()), heldout_psnr_6db=held,
-                    seconds=round(time.perf_counter() - t0, 2))
-        stop = out_of_time(t0, max_seconds, done, cfg.steps)
-        if run is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps or stop):
-            run.save(done, {"model": model.state_dict(), "optimizer": opt.state_dict()})
-        if stop:
-            return model, stopped_early(model, bar, done, cfg.steps, start, t0)
-    bar.close()
-    model.eval()
+        avg["loss"] = loss_v if "loss" not in avg else 0.95 * avg["loss"] + 0.05 * loss_v
+        bar.set_postfix(loss=f"{avg['loss']:.5f}")
+        return {"loss": loss_v, "mse": float(mse.detach()), "lpips": lp_v,
+                "batch_psnr": float(psnr(rec.detach(), images).mean())}
+
+    def evaluate(done: int, at_ckpt: bool) -> dict[str, Any]:
+        held: float | str = ""
+        if during is not None and at_ckpt:
+            model.eval()
+            with torch.no_grad():
+                out = model(during, 6.0, cfg.channel, stable_seed("deepjscc-during-channel", cfg.eval_seed) % (
+                    2 ** 62), cfg.equalizer)
+            held = float(psnr(out, during).mean())
+            model.train()
+        return {"heldout_psnr_6db": held}
+
+    stopped = fit(step, loop, run, evaluate, model=model, optimizer=opt, start=start, log=log, bar=bar, t0=t0,
+                  time_limit=max_seconds)
+    if stopped is not None:
+        return model, stopped
+    loss_avg = avg.get("loss")
     metrics: dict[str, Any] = {
         "complete": True,
         "steps": cfg.steps,
@@ -282,7 +267,7 @@ def export_run(run_dir: str | Path, dest: str | Path, evaluate: bool = True) -> 
     import shutil
 
     from edsc.baselines.deepjscc import CONFIG_FILE, WEIGHTS_FILE
-    from edsc.train.common import read_json
+    from edsc.train.rundir import read_json
 
     run_dir, dest = Path(run_dir), Path(dest)
     final = run_dir / "final"

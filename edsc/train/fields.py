@@ -52,7 +52,9 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from edsc.train.adapters import awgn_link, _channel_seed
-from edsc.train.common import RunDir, lr_at, make_generator, set_lr, stable_seed
+from edsc.train.rundir import RunDir
+from edsc.train.schedule import lr_at, set_lr
+from edsc.world.seeds import make_generator, stable_seed
 from shared.dataclass_config import checked_fields
 from shared.errors import InvalidArgumentError
 from shared.models.field import FieldBank, FieldConfig

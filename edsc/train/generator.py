@@ -56,6 +56,7 @@ from tqdm import tqdm
 
 from edsc.train import losses as L
 from edsc.world.synthface import ATTRIBUTES, IDENTITY_DIMS, MAX_DEGREE, render, sample_degrees, sample_identity
+from shared.atomic_io import atomic_path, save_torch_atomic, write_json_atomic
 from shared.config import pick_device
 from shared.dataclass_config import checked_fields
 from shared.errors import InvalidArgumentError
@@ -71,7 +72,7 @@ __all__ = [
     "uniform_from_degree",
     "build_generator",
     "batch_latents",
-    "heldout_faces",
+    "heldout_world_params",
     "generate_faces",
     "evaluate_generator",
     "inversion_check",
@@ -277,7 +278,7 @@ def batch_latents(config: GeneratorTrainConfig, step: int) -> Tensor:
     return torch.randn(config.batch, config.style_dim, generator=gen)
 
 
-def heldout_faces(n: int, seed: int, stream: int = 1) -> tuple[Tensor, Tensor]:
+def heldout_world_params(n: int, seed: int, stream: int = 1) -> tuple[Tensor, Tensor]:
     """``n`` held-out world faces (identity (n, 25), integer degrees (n, 5)) from the SynthFace prior, on CPU."""
     gen = torch.Generator(device="cpu").manual_seed(_stream_seed(seed, stream))
     return sample_identity(n, gen), sample_degrees(n, gen)
@@ -337,7 +338,7 @@ def inversion_check(generator: sg.Generator, lpips_fn: torch.nn.Module, n: int =
     from transmitter.inversion import InversionConfig, invert
 
     device = next(generator.parameters()).device
-    identity, degrees = heldout_faces(n, seed, stream=2)
+    identity, degrees = heldout_world_params(n, seed, stream=2)
     target = render(identity.to(device), degrees.to(device), generator.size)
     result = invert(generator, target, lpips_fn, InversionConfig(steps=steps))
     metrics = {"inv_lpips": float(result.lpips.mean()), "inv_lpips_max": float(result.lpips.max()),
@@ -357,18 +358,6 @@ def _save_grid(rows: list[Tensor], path: Path) -> None:
 
 # ----------------------------------------------------------------------------------------------------------
 # Training
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _write_json(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 def _truncate_csv(path: Path, last_step: int) -> None:
@@ -444,7 +433,7 @@ def predictor_eval_hook(predictor: torch.nn.Module, n: int = 64, seed: int = 0, 
     """
     predictor = predictor.eval().requires_grad_(False)
     cols = _attribute_columns(predictor)
-    identity, degrees = heldout_faces(n, seed, stream=4)
+    identity, degrees = heldout_world_params(n, seed, stream=4)
 
     def hook(g_ema: sg.Generator, step: int) -> dict[str, float]:
         device = next(g_ema.parameters()).device
@@ -550,9 +539,9 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
         (run_dir / "init.json").unlink(missing_ok=True)
         if init_from is not None:
             _warm_start(G, g_ema, Path(init_from), run_dir / "init.json")
-    _write_json(config.to_dict(), run_dir / "config.json")
+    write_json_atomic(run_dir / "config.json", config.to_dict(), sort_keys=True)
 
-    eval_id, eval_deg = heldout_faces(config.eval_faces, config.seed, stream=1)
+    eval_id, eval_deg = heldout_world_params(config.eval_faces, config.seed, stream=1)
     n_params = sum(p.numel() for p in G.parameters())
 
     def evaluate(step: int, with_inversion: bool) -> dict:
@@ -579,7 +568,7 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
         if use_adv:
             state["D"] = D.state_dict()
             state["opt_d"] = opt_d.state_dict()
-        _atomic_save(state, ckpt_path)
+        save_torch_atomic(state, ckpt_path)
 
     pending: list[list] = []
     step_times: list[float] = []
@@ -701,7 +690,7 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
         "history": history,
         "config": config.to_dict(),
     }
-    _write_json(metrics, run_dir / "metrics.json")
+    write_json_atomic(run_dir / "metrics.json", metrics, sort_keys=True)
     out = sg.Generator.from_config(config.generator_config()).to(device)
     out.load_state_dict(g_ema.state_dict())
     return out.eval().requires_grad_(False), metrics
@@ -721,7 +710,7 @@ def _warm_start(G: sg.Generator, g_ema: sg.Generator, path: Path, record: Path) 
     except RuntimeError as exc:
         raise InvalidArgumentError(f"init_from {path} does not fit this generator's configuration: {exc}") from None
     g_ema.load_state_dict(G.state_dict())
-    _write_json({"path": str(path), "sha256": sha256_file(path)}, record)
+    write_json_atomic(record, {"path": str(path), "sha256": sha256_file(path)}, sort_keys=True)
 
 
 def _export(g_ema: sg.Generator, config: GeneratorTrainConfig, run_dir: Path) -> None:
@@ -730,10 +719,9 @@ def _export(g_ema: sg.Generator, config: GeneratorTrainConfig, run_dir: Path) ->
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in g_ema.state_dict().items()}
-    tmp = run_dir / "g_ema.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    os.replace(tmp, run_dir / "g_ema.safetensors")
-    _write_json({"generator": config.generator_config().to_dict(), "noise_mode": config.noise_mode,
-                 "world_transform": {"name": "synthface-z30-v1", "integer_fraction": config.integer_fraction,
-                                     "world_dims": WORLD_DIMS}},
-                run_dir / "generator.json")
+    with atomic_path(run_dir / "g_ema.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    write_json_atomic(run_dir / "generator.json",
+                      {"generator": config.generator_config().to_dict(), "noise_mode": config.noise_mode,
+                       "world_transform": {"name": "synthface-z30-v1", "integer_fraction": config.integer_fraction,
+                                           "world_dims": WORLD_DIMS}}, sort_keys=True)

@@ -32,21 +32,12 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from edsc.train.common import (
-    AugmentConfig,
-    FacePool,
-    FaceStream,
-    RunDir,
-    augment,
-    heldout_faces,
-    lr_at,
-    make_generator,
-    out_of_time,
-    set_lr,
-    stable_seed,
-    stopped_early,
-    write_json,
-)
+from edsc.train.augment import AugmentConfig, augment
+from edsc.train.loop import FitConfig, fit, open_log, resume_from
+from edsc.train.rundir import RunDir
+from edsc.world.faces import FacePool, FaceStream, heldout_faces
+from edsc.world.seeds import make_generator, stable_seed
+from shared.atomic_io import write_json_atomic
 from shared.errors import InvalidArgumentError
 from shared.models.identity import IdentityEncoder, IdentityEncoderConfig
 
@@ -191,15 +182,11 @@ def train_identity(config: IdentityTrainConfig | None = None, run_dir: str | Pat
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
     run = RunDir(run_dir, cfg, resume=resume) if run_dir is not None else None
-    start = 0
-    if run is not None and resume:
-        ck = run.load_latest(map_location=device)
-        if ck is not None:
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            start = int(ck["step"])
-    log = run.log(["step", "lr", "loss", "heldout_r2_mean", "faces_rendered", "seconds"],
-                  start if start > 0 else None) if run is not None else None
+    start = resume_from(run, model, opt, device) if resume else 0
+    loop = FitConfig(steps=cfg.steps, lr=cfg.lr, warmup=cfg.warmup, checkpoint_every=cfg.checkpoint_every,
+                     log_every=cfg.log_every, log_at_checkpoint=True,
+                     log_fields=["step", "lr", "loss", "heldout_r2_mean", "faces_rendered", "seconds"])
+    log = open_log(run, loop, start)
     stream = FaceStream("train", stable_seed("identity-data", cfg.seed), chunk=cfg.chunk, size=cfg.size,
                         frac_prob=cfg.frac_prob)
     pool = FacePool(stream, cfg.batch_size, cfg.fresh_per_step, cfg.window)
@@ -211,14 +198,13 @@ def train_identity(config: IdentityTrainConfig | None = None, run_dir: str | Pat
     bar = tqdm(total=cfg.steps, initial=start, desc="identity", file=sys.stderr, disable=not progress,
                leave=False, dynamic_ncols=True)
     model.train()
-    loss_avg = None
-    for step in range(start, cfg.steps):
-        lr = lr_at(step, cfg.lr, cfg.steps, cfg.warmup)
-        set_lr(opt, lr)
-        images, identity, _ = pool.batch(step)
+    avg: dict[str, float] = {}
+
+    def step(s: int) -> dict[str, float]:
+        images, identity, _ = pool.batch(s)
         n_aug = int(round(cfg.aug_prob * images.shape[0]))
         if n_aug > 0:
-            g = make_generator("identity-aug", cfg.seed, step)
+            g = make_generator("identity-aug", cfg.seed, s)
             images = torch.cat([augment(images[:n_aug], cfg.augment, g), images[n_aug:]])
         images, identity = images.to(device), identity.to(device)
         feats = model(images)
@@ -229,24 +215,21 @@ def train_identity(config: IdentityTrainConfig | None = None, run_dir: str | Pat
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         lv = float(loss.detach())
-        loss_avg = lv if loss_avg is None else 0.95 * loss_avg + 0.05 * lv
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_avg:.4f}")
-        done = step + 1
-        at_ckpt = done % cfg.checkpoint_every == 0 or done == cfg.steps
-        if log is not None and (done % cfg.log_every == 0 or at_ckpt):
-            held = ""
-            if during is not None and at_ckpt:
-                held = _regression_metrics(model, _features(model, during[0]).cpu(), during[1])["r2_mean"]
-            log.log(step=done, lr=lr, loss=lv, heldout_r2_mean=held, faces_rendered=stream.rendered,
-                    seconds=round(time.perf_counter() - t0, 2))
-        stop = out_of_time(t0, time_limit, done, cfg.steps)
-        if run is not None and (at_ckpt or stop):
-            run.save(done, {"model": model.state_dict(), "optimizer": opt.state_dict()})
-        if stop:
-            return model, stopped_early(model, bar, done, cfg.steps, start, t0)
-    bar.close()
-    model.eval()
+        avg["loss"] = lv if "loss" not in avg else 0.95 * avg["loss"] + 0.05 * lv
+        bar.set_postfix(loss=f"{avg['loss']:.4f}")
+        return {"loss": lv}
+
+    def evaluate(done: int, at_ckpt: bool) -> dict[str, Any]:
+        held: float | str = ""
+        if during is not None and at_ckpt:
+            held = _regression_metrics(model, _features(model, during[0]).cpu(), during[1])["r2_mean"]
+        return {"heldout_r2_mean": held, "faces_rendered": stream.rendered}
+
+    stopped = fit(step, loop, run, evaluate, model=model, optimizer=opt, start=start, log=log, bar=bar, t0=t0,
+                  time_limit=time_limit)
+    if stopped is not None:
+        return model, stopped
+    loss_avg = avg.get("loss")
     metrics: dict[str, Any] = {
         "complete": True,
         "steps": cfg.steps,
@@ -263,7 +246,7 @@ def train_identity(config: IdentityTrainConfig | None = None, run_dir: str | Pat
         run.write_metrics(metrics)
         save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
                   str(run.path / "identity_encoder.safetensors"))
-        write_json(run.path / "identity_encoder.json", {"arch": "identity_cnn", "config": model.config()})
+        write_json_atomic(run.path / "identity_encoder.json", {"arch": "identity_cnn", "config": model.config()})
     return model, metrics
 
 

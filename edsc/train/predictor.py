@@ -2,13 +2,13 @@
 
 Both are trained on SynthFace renders with exact labels (the degrees the faces were drawn with):
 
-* **Data.** Faces stream from :class:`edsc.train.common.FacePool` (namespace ``"train"``, a per-role data seed);
+* **Data.** Faces stream from :class:`edsc.world.faces.FacePool` (namespace ``"train"``, a per-role data seed);
   a share ``frac_prob`` of the attribute degrees is fractional (uniform in [0, 5]) so the decision boundaries sit
   where the rounded degree changes — what JECC meets when it walks a latent from one degree to the next.
 * **Labels.** ``label="soft"``: a fractional degree ``d = i + f`` gets probability ``1 − f`` on ``i`` and ``f`` on
   ``i + 1`` (argmax = rounded degree, and the softmax is calibrated along the path); ``"round"``: one-hot on
   ``floor(d + 0.5)``. Integer degrees are one-hot either way; optional label smoothing.
-* **Robustness.** A share ``aug_prob`` of each batch goes through :func:`edsc.train.common.augment` (shift /
+* **Robustness.** A share ``aug_prob`` of each batch goes through :func:`edsc.train.augment.augment` (shift /
   scale / rotation, colour, blur, down-up resampling, JPEG-like, noise): the predictor will read a generator's
   slightly soft images, not clean renders.
 * **Held-out metrics** (never on training faces): per-attribute exact and within-±1 accuracy on ``eval_faces``
@@ -48,21 +48,12 @@ from safetensors.torch import save_file
 from torch import Tensor
 from tqdm import tqdm
 
-from edsc.train.common import (
-    AugmentConfig,
-    FacePool,
-    FaceStream,
-    RunDir,
-    augment,
-    heldout_faces,
-    lr_at,
-    make_generator,
-    out_of_time,
-    set_lr,
-    stable_seed,
-    stopped_early,
-    write_json,
-)
+from edsc.train.augment import AugmentConfig, augment
+from edsc.train.loop import FitConfig, fit, open_log, resume_from
+from edsc.train.rundir import RunDir
+from edsc.world.faces import FacePool, FaceStream, heldout_faces
+from edsc.world.seeds import make_generator, stable_seed
+from shared.atomic_io import write_json_atomic
 from shared.errors import InvalidArgumentError
 from shared.models.predictor import AttributePredictor, SmallCNNConfig, build_predictor
 
@@ -249,15 +240,11 @@ def train_predictor(config: PredictorTrainConfig | None = None, run_dir: str | P
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
     run = RunDir(run_dir, cfg, resume=resume) if run_dir is not None else None
-    start = 0
-    if run is not None and resume:
-        ck = run.load_latest(map_location=device)
-        if ck is not None:
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            start = int(ck["step"])
-    log = run.log(["step", "lr", "loss", "train_exact", "heldout_exact_min", "faces_rendered", "seconds"],
-                  start if start > 0 else None) if run is not None else None
+    start = resume_from(run, model, opt, device) if resume else 0
+    loop = FitConfig(steps=cfg.steps, lr=cfg.lr, warmup=cfg.warmup, checkpoint_every=cfg.checkpoint_every,
+                     log_every=cfg.log_every, log_fields=["step", "lr", "loss", "train_exact", "heldout_exact_min",
+                                                          "faces_rendered", "seconds"])
+    log = open_log(run, loop, start)
 
     stream = FaceStream("train", stable_seed("predictor-data", cfg.role, cfg.seed), chunk=cfg.chunk,
                         size=cfg.size, frac_prob=cfg.frac_prob)
@@ -270,18 +257,17 @@ def train_predictor(config: PredictorTrainConfig | None = None, run_dir: str | P
     bar = tqdm(total=cfg.steps, initial=start, desc=f"predictor[{cfg.role}]", file=sys.stderr,
                disable=not progress, leave=False, dynamic_ncols=True)
     model.train()
-    loss_avg = acc_avg = None
-    for step in range(start, cfg.steps):
-        lr = lr_at(step, cfg.lr, cfg.steps, cfg.warmup)
-        set_lr(opt, lr)
-        images, _, degrees = pool.batch(step)
-        g = make_generator("predictor-aug", cfg.role, cfg.seed, step)
+    avg: dict[str, float] = {}
+
+    def step(s: int) -> dict[str, float]:
+        images, _, degrees = pool.batch(s)
+        g = make_generator("predictor-aug", cfg.role, cfg.seed, s)
         n_aug = int(round(cfg.aug_prob * images.shape[0]))
         if n_aug > 0:
             images = torch.cat([augment(images[:n_aug], cfg.augment, g), images[n_aug:]])
         images, degrees = images.to(device), degrees.to(device)
         target = degree_targets(degrees, model.num_degrees, cfg.label, cfg.label_smoothing)
-        torch.manual_seed(stable_seed("predictor-step", cfg.role, cfg.seed, step))  # dropout
+        torch.manual_seed(stable_seed("predictor-step", cfg.role, cfg.seed, s))  # dropout
         logits = model(images)  # (B, m, u+1)
         loss = -(target * F.log_softmax(logits, dim=-1)).sum(-1).mean()
         opt.zero_grad(set_to_none=True)
@@ -292,26 +278,24 @@ def train_predictor(config: PredictorTrainConfig | None = None, run_dir: str | P
         with torch.no_grad():
             acc = float((logits.argmax(-1) == torch.floor(degrees + 0.5).long()).float().mean())
         loss_v = float(loss.detach())
-        loss_avg = loss_v if loss_avg is None else 0.95 * loss_avg + 0.05 * loss_v
-        acc_avg = acc if acc_avg is None else 0.95 * acc_avg + 0.05 * acc
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_avg:.3f}", acc=f"{acc_avg:.3f}")
-        done = step + 1
-        if log is not None and (done % cfg.log_every == 0 or done == cfg.steps):
-            held = ""
-            if during is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
-                pred = _predict(model, during[0])
-                held = float((pred == during[1]).float().mean(0).min())
-                model.train()
-            log.log(step=done, lr=lr, loss=loss_v, train_exact=acc, heldout_exact_min=held,
-                    faces_rendered=stream.rendered, seconds=round(time.perf_counter() - t0, 2))
-        stop = out_of_time(t0, time_limit, done, cfg.steps)
-        if run is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps or stop):
-            run.save(done, {"model": model.state_dict(), "optimizer": opt.state_dict()})
-        if stop:
-            return model, stopped_early(model, bar, done, cfg.steps, start, t0)
-    bar.close()
-    model.eval()
+        avg["loss"] = loss_v if "loss" not in avg else 0.95 * avg["loss"] + 0.05 * loss_v
+        avg["acc"] = acc if "acc" not in avg else 0.95 * avg["acc"] + 0.05 * acc
+        bar.set_postfix(loss=f"{avg['loss']:.3f}", acc=f"{avg['acc']:.3f}")
+        return {"loss": loss_v, "train_exact": acc}
+
+    def evaluate(done: int, at_ckpt: bool) -> dict[str, Any]:
+        held: float | str = ""
+        if during is not None and at_ckpt:
+            pred = _predict(model, during[0])
+            held = float((pred == during[1]).float().mean(0).min())
+            model.train()
+        return {"heldout_exact_min": held, "faces_rendered": stream.rendered}
+
+    stopped = fit(step, loop, run, evaluate, model=model, optimizer=opt, start=start, log=log, bar=bar, t0=t0,
+                  time_limit=time_limit)
+    if stopped is not None:
+        return model, stopped
+    loss_avg = avg.get("loss")
     metrics: dict[str, Any] = {
         "complete": True,
         "role": cfg.role,
@@ -330,7 +314,7 @@ def train_predictor(config: PredictorTrainConfig | None = None, run_dir: str | P
         run.write_metrics(metrics)
         save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
                   str(run.path / "predictor.safetensors"))
-        write_json(run.path / "predictor.json", {"arch": cfg.arch, "config": model_cfg,
+        write_json_atomic(run.path / "predictor.json", {"arch": cfg.arch, "config": model_cfg,
                                                  "component": "predictor" if cfg.role == "jecc" else "eval_predictor"})
     return model, metrics
 

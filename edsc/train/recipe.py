@@ -261,7 +261,7 @@ def _parser(root: Path, preset: str, device: str, time_limit: float | None) -> d
 def _fields(root: Path, preset: str, device: str, time_limit: float | None) -> dict:
     from safetensors.torch import save_file
     from edsc.train.fields import FieldTrainConfig, pretrain_fields_on_world, train_fields
-    from edsc.train.common import write_json
+    from shared.atomic_io import atomic_path, write_json_atomic
     from shared.models.field import FieldBank, FieldConfig
 
     _need(root, "generator", "predictor", "identity")
@@ -282,15 +282,15 @@ def _fields(root: Path, preset: str, device: str, time_limit: float | None) -> d
     else:
         warm = pretrain_fields_on_world(fields, generator, names, steps=1500 if preset == "cpu" else 4000)
         torch.save(fields.state_dict(), warm_path)
-        write_json(d / "warm_start.json", warm)
+        write_json_atomic(d / "warm_start.json", warm)
     cfg = FieldTrainConfig(steps=500 if preset == "cpu" else 3000, batch_size=8, lr=3e-4, warmup=10,
                            field=dict(FIELD), eval_latents=48, ckpt_every=20, log_every=5)
     fields, metrics = train_fields(generator, predictor, identity, None, codec, cfg, d / "train", fields=fields)
     metrics = {**metrics, "warm_start": warm}
-    save_file({k: v.detach().cpu().contiguous() for k, v in fields.state_dict().items()}, str(d / "fields.tmp"))
-    os.replace(d / "fields.tmp", d / "fields.safetensors")
-    write_json(d / "fields.json", {"arch": "residual", "config": {"attributes": names, "field": dict(FIELD)}})
-    write_json(d / "metrics.json", {"complete": True, **metrics})
+    with atomic_path(d / "fields.safetensors") as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in fields.state_dict().items()}, str(tmp))
+    write_json_atomic(d / "fields.json", {"arch": "residual", "config": {"attributes": names, "field": dict(FIELD)}})
+    write_json_atomic(d / "metrics.json", {"complete": True, **metrics})
     return metrics
 
 
@@ -310,7 +310,7 @@ def adapter_items(generator: torch.nn.Module, start: Callable[[torch.Tensor], to
                   stream: str = "train/adapters/faces") -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` SynthFace renders from ``stream`` (held out from every other stage) and their inversions at r_inv 110
     from ``start`` (the encoder start), in batches of 13: (latents (n, D), images (n, 3, 128, 128))."""
-    from edsc.train.common import make_generator
+    from edsc.world.seeds import make_generator
     from edsc.world.synthface import render, sample_degrees, sample_identity
     from shared.lpips import get_lpips
     from transmitter.inversion import InversionConfig, invert
@@ -344,7 +344,7 @@ def _adapter_data(root: Path, generator: torch.nn.Module, n: int, device, stream
 
 def _adapters(root: Path, preset: str, device: str, time_limit: float | None) -> dict:
     from safetensors.torch import save_file
-    from edsc.train.common import write_json
+    from shared.atomic_io import atomic_path, write_json_atomic
 
     _need(root, "generator")
     d = stage_dir(root, "adapters")
@@ -365,10 +365,10 @@ def _adapters(root: Path, preset: str, device: str, time_limit: float | None) ->
                                                  BUILDERS["fields"], device)
     codec, metrics = tune_adapters(generator, codec, (latents, images), (val_latents, val_images), cfg, d / "train",
                                    counted)
-    save_file({k: v.detach().cpu().contiguous() for k, v in codec.state_dict().items()}, str(d / "adapters.tmp"))
-    os.replace(d / "adapters.tmp", d / "adapters.safetensors")
-    write_json(d / "adapters.json", {"arch": "residual_fc", "config": codec.cfg.to_dict()})
-    write_json(d / "metrics.json", {"complete": True, **metrics})
+    with atomic_path(d / "adapters.safetensors") as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in codec.state_dict().items()}, str(tmp))
+    write_json_atomic(d / "adapters.json", {"arch": "residual_fc", "config": codec.cfg.to_dict()})
+    write_json_atomic(d / "metrics.json", {"complete": True, **metrics})
     return metrics
 
 

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 
 from shared.errors import InvalidArgumentError
+from shared.world_spec import ATTRIBUTES, DEGREE_NAMES, MAX_DEGREE, NUM_DEGREES
 
 __all__ = [
     "ATTRIBUTES",
@@ -51,18 +52,6 @@ __all__ = [
     "SynthFace",
 ]
 
-ATTRIBUTES: tuple[str, ...] = ("bangs", "eyeglasses", "beard", "smiling", "age")
-NUM_DEGREES = 6  # degrees 0..5
-MAX_DEGREE = NUM_DEGREES - 1
-
-#: What each degree looks like (CelebA-Dialog scale, as drawn by SynthFace).
-DEGREE_NAMES: dict[str, tuple[str, ...]] = {
-    "bangs": ("none", "very short", "short", "half forehead", "long", "covering forehead"),
-    "eyeglasses": ("none", "rimless", "thin frame", "thick frame", "thin-frame sunglasses", "thick-frame sunglasses"),
-    "beard": ("none", "stubble", "short", "medium", "bushy", "full"),
-    "smiling": ("serious", "corners up", "some teeth", "beaming", "big smile", "laughing"),
-    "age": ("child", "teen", "young adult", "40s", "60s", "80s"),
-}
 
 #: Identity prior. Each normalised dimension u ~ U[-1, 1] maps linearly onto [low, high]:
 #: value = low + (u + 1) / 2 * (high - low). Lengths are in drawing units (the image spans [-1/1.2, 1/1.2]).

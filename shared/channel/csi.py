@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from shared.channel.errors import ChannelParameterError
+from shared.errors import quote
 
 __all__ = ["CSI_MODES", "ESTIMATIONS", "CSIMode", "Estimation", "FrameLayout", "SideInfo", "pilot_sequence"]
 
@@ -104,7 +105,7 @@ class FrameLayout:
         for name in ("n_data", "unit_slots", "pilot_slots", "n_subcarriers", "cp_length"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise ChannelParameterError(f"frame layout: {name} must be an integer, got {v!r}")
+                raise ChannelParameterError(f"frame layout: {name} must be an integer, got {quote(v, 40)}")
             object.__setattr__(self, name, int(v))
         if self.n_data <= 0:
             raise ChannelParameterError(f"frame layout: the message is empty (n_data={self.n_data})")
@@ -116,7 +117,7 @@ class FrameLayout:
                 f"{self.pilot_slots} pilot slots"
             )
         if self.estimation not in ESTIMATIONS:
-            raise ChannelParameterError(f"frame layout: unknown estimation {self.estimation!r}; use one of {ESTIMATIONS}")
+            raise ChannelParameterError(f"frame layout: unknown estimation {quote(self.estimation, 40)}; use one of {ESTIMATIONS}")
         if (self.estimation == "none") != (self.pilot_slots == 0):
             raise ChannelParameterError("frame layout: estimation 'none' goes with pilot_slots=0 and vice versa")
         if self.trailing_pilot and self.pilot_slots == 0:
@@ -281,7 +282,7 @@ class SideInfo:
 
     def __post_init__(self) -> None:
         if self.csi not in CSI_MODES:
-            raise ChannelParameterError(f"side info: unknown CSI mode {self.csi!r}; use one of {CSI_MODES}")
+            raise ChannelParameterError(f"side info: unknown CSI mode {quote(self.csi, 40)}; use one of {CSI_MODES}")
         if not (math.isfinite(self.no) and self.no > 0 and math.isfinite(self.es) and self.es > 0):
             raise ChannelParameterError("side info: no and es must be finite and > 0")
         if self.k != 2 * self.layout.n_data:
@@ -354,7 +355,7 @@ class SideInfo:
                 tx_gain=None if d.get("tx_gain") is None else torch.as_tensor(d["tx_gain"], dtype=torch.float32),
             )
         except KeyError as exc:
-            raise ChannelParameterError(f"side info: missing field {exc.args[0]!r}") from None
+            raise ChannelParameterError(f"side info: missing field {quote(exc.args[0], 40)}") from None
         pos = d.get("pilot_positions")
         if pos is not None and torch.as_tensor(pos).tolist() != layout.pilot_indices.tolist():
             raise ChannelParameterError("side info: pilot_positions do not match the frame layout")

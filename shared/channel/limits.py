@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from shared.channel.errors import ChannelParameterError
+from shared.errors import quote
 
 __all__ = ["SNR_RANGE_DB", "K_FACTOR_RANGE_DB", "check_snr_db", "check_k_factor_db", "check_range"]
 
@@ -43,7 +44,7 @@ def check_range(value: object, name: str, lo: float, hi: float, unit: str = "") 
         ``value`` is not a real number, is NaN/Inf, or lies outside ``[lo, hi]``.
     """
     if isinstance(value, bool):
-        raise ChannelParameterError(f"{name} must be a number, got {value!r}")
+        raise ChannelParameterError(f"{name} must be a number, got {quote(value, 40)}")
     if not isinstance(value, (int, float)):
         try:
             import numpy as np  # numpy scalars / 0-d arrays / 0-d tensors
@@ -53,7 +54,7 @@ def check_range(value: object, name: str, lo: float, hi: float, unit: str = "") 
                 raise TypeError("not a scalar")
             value = float(arr.item())
         except Exception as exc:  # noqa: BLE001 - anything non-numeric is a user error here
-            raise ChannelParameterError(f"{name} must be a number, got {value!r}") from exc
+            raise ChannelParameterError(f"{name} must be a number, got {quote(value, 40)}") from exc
     value = float(value)
     if not math.isfinite(value):
         raise ChannelParameterError(f"{name} {value} is not finite; it must lie in [{_fmt(lo)}, {_fmt(hi)}]{unit}")

@@ -36,7 +36,8 @@ from torch import nn
 
 from shared.dataclass_config import checked_fields
 from shared.errors import BundleError, InvalidArgumentError
-from shared.models.predictor import DEFAULT_ATTRIBUTES, TALK2EDIT_ATTRIBUTES, load_state_dict_strict
+from shared.models.predictor import load_state_dict_strict
+from shared.world_spec import ATTRIBUTES as DEFAULT_ATTRIBUTES, TALK2EDIT_ATTRIBUTES
 
 __all__ = [
     "FieldConfig",

@@ -13,6 +13,8 @@ Modelled on Talk-to-Edit's ``language/lstm.py`` (``Encoder``) and ``language/lan
 * Encoder: ``lstm.word2vec`` = Embedding(V, E) → ``lstm.rnn`` = LSTM(E, H, L, batch_first) → hidden state at
   the last real token (right padding with ``<NULL>``) → one head per output, each Sequential(fc_block(H→256),
   Linear(256→n)), heads named and ordered as in ``language/templates/metadata_fsm.json``.
+  Built-in encoders may add one head of their own, ``in_scope`` (:data:`SCOPE_HEAD`): whether the
+  sentence asks for an edit of the bundle's attributes at all.
 
 Published ``language_encoder.pth.tar``: ``{'state_dict': ...}`` (plus epoch / optimizer entries), no
 ``module.`` prefix; Embedding(229, 300), 2-layer LSTM(1024), heads ``start`` (1), ``suggestion`` (5),
@@ -37,6 +39,7 @@ from torch import nn
 from shared.dataclass_config import checked_fields
 from shared.errors import BundleError, InvalidArgumentError
 from shared.models.predictor import FCBlock, load_state_dict_strict, unwrap_state_dict
+from shared.world_spec import TALK2EDIT_ATTRIBUTES
 
 __all__ = [
     "SPECIAL_TOKENS",
@@ -44,6 +47,8 @@ __all__ = [
     "HEAD_LABELS",
     "TALK2EDIT_HEADS",
     "BUILTIN_HEADS",
+    "SCOPE_HEAD",
+    "SCOPE_LABELS",
     "tokenize",
     "Vocabulary",
     "LanguageEncoderConfig",
@@ -60,7 +65,7 @@ HEAD_LABELS: dict[str, list[str]] = {
     "suggestion": ["yes", "yes_pureRequest", "no", "no_pureRequest", "no_end"],
     "whether_enough": ["yes", "yes_pureRequest", "yes_end", "no", "no_pureRequest"],
     "whats_next": ["pureRequest", "end"],
-    "attribute": ["Bangs", "Eyeglasses", "No_Beard", "Smiling", "Young"],
+    "attribute": list(TALK2EDIT_ATTRIBUTES),
     "score_change_direction": ["negative", "positive"],
     "score_change_value": ["1", "2", "3", "4", "5"],
     "target_score": ["0", "1", "2", "3", "4", "5"],
@@ -73,6 +78,11 @@ BUILTIN_HEADS: dict[str, int] = {
     name: TALK2EDIT_HEADS[name]
     for name in ("attribute", "score_change_direction", "score_change_value", "target_score", "request_mode")
 }
+
+#: The optional out-of-scope head of built-in encoders (not in Talk-to-Edit's layout): does the sentence ask for an
+#: edit of the bundle's attributes at all? Encoders without it rely on the parser's vocabulary checks alone.
+SCOPE_HEAD = "in_scope"
+SCOPE_LABELS: list[str] = ["out_of_scope", "in_scope"]
 
 _KEEP_AS_TOKEN = ("?", ";")
 _REMOVE = (".", "!", ",", ":", '"', "(", ")", "[", "]", "{", "}")
@@ -107,7 +117,8 @@ class Vocabulary:
         Must hold ``<NULL>``=0, ``<START>``=1, ``<END>``=2, ``<UNK>``=3; indices must be 0..V−1.
     """
 
-    def __init__(self, token_to_idx: Mapping[str, int], counts: Mapping[str, int] | None = None):
+    def __init__(self, token_to_idx: Mapping[str, int], counts: Mapping[str, int] | None = None,
+                 edit_counts: Mapping[str, int] | None = None, evidence: Mapping[str, str] | None = None):
         t2i = {str(k): int(v) for k, v in token_to_idx.items()}
         for tok, idx in SPECIAL_TOKENS.items():
             if t2i.get(tok) != idx:
@@ -119,33 +130,53 @@ class Vocabulary:
         # How often each token occurred in the corpus the vocabulary was built from (optional; the parser's
         # spelling correction prefers frequent words). Talk-to-Edit's files have none.
         self.counts: dict[str, int] = {str(k): int(v) for k, v in (counts or {}).items() if k in t2i}
+        # How often each token occurred in the corpus' in-scope edit requests (the parser names a word that never
+        # did when it refuses an instruction); without out-of-scope sentences in the corpus, the same as counts.
+        self.edit_counts: dict[str, int] = ({str(k): int(v) for k, v in edit_counts.items() if k in t2i}
+                                            if edit_counts is not None else dict(self.counts))
+        # Attribute evidence: token → the attribute it names in the corpus' edit requests ("fringe" → bangs).
+        # When known, the parser refuses an instruction without any such token.
+        self.evidence: dict[str, str] = {str(k): str(v) for k, v in (evidence or {}).items() if k in t2i}
 
     # -- construction / files ------------------------------------------------------------------------------------
     @classmethod
-    def build(cls, corpus: Iterable[str], min_count: int = 1) -> "Vocabulary":
-        """Special tokens first, then every token seen at least ``min_count`` times, in sorted order."""
-        counts: Counter[str] = Counter()
+    def build(cls, corpus: Iterable[str], min_count: int = 1, out_of_scope: Iterable[str] = ()) -> "Vocabulary":
+        """Special tokens first, then every token seen at least ``min_count`` times, in sorted order.
+
+        ``corpus`` holds edit requests, ``out_of_scope`` sentences the parser must refuse: both count towards the
+        vocabulary and :attr:`counts`, only ``corpus`` towards :attr:`edit_counts`.
+        """
+        edit: Counter[str] = Counter()
         for text in corpus:
+            edit.update(tokenize(text))
+        counts = Counter(edit)
+        for text in out_of_scope:
             counts.update(tokenize(text))
         t2i = dict(SPECIAL_TOKENS)
         for tok in sorted(counts):
             if counts[tok] >= min_count and tok not in t2i:
                 t2i[tok] = len(t2i)
-        return cls(t2i, counts={t: c for t, c in counts.items() if t in t2i})
+        return cls(t2i, counts={t: c for t, c in counts.items() if t in t2i},
+                   edit_counts={t: c for t, c in edit.items() if t in t2i})
 
     def to_dict(self) -> dict[str, dict[str, int]]:
         """Talk-to-Edit's vocab.json layout (plus ``token_counts`` when the counts are known)."""
         d = {"text_token_to_idx": dict(sorted(self.token_to_idx.items(), key=lambda kv: kv[1]))}
         if self.counts:
             d["token_counts"] = dict(sorted(self.counts.items()))
+        if self.edit_counts != self.counts:
+            d["edit_token_counts"] = dict(sorted(self.edit_counts.items()))
+        if self.evidence:
+            d["attribute_evidence"] = dict(sorted(self.evidence.items()))
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Vocabulary":
-        """Accepts ``{"text_token_to_idx": {...}[, "token_counts": {...}]}`` (Talk-to-Edit's file, ours) or a
-        bare token→index mapping."""
+        """Accepts ``{"text_token_to_idx": {...}[, "token_counts": {...}][, "edit_token_counts": {...}]
+        [, "attribute_evidence": {...}]}`` (Talk-to-Edit's file, ours) or a bare token→index mapping."""
         if "text_token_to_idx" in d:
-            return cls(d["text_token_to_idx"], counts=d.get("token_counts"))
+            return cls(d["text_token_to_idx"], counts=d.get("token_counts"), edit_counts=d.get("edit_token_counts"),
+                       evidence=d.get("attribute_evidence"))
         return cls(d)
 
     def save(self, path: str | os.PathLike[str]) -> None:

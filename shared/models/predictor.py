@@ -41,6 +41,7 @@ from torch import nn
 
 from shared.dataclass_config import checked_fields
 from shared.errors import BundleError, InvalidArgumentError
+from shared.world_spec import ATTRIBUTES as DEFAULT_ATTRIBUTES, TALK2EDIT_ATTRIBUTES
 
 __all__ = [
     "DEFAULT_ATTRIBUTES",
@@ -60,10 +61,6 @@ __all__ = [
     "unwrap_state_dict",
 ]
 
-#: Attribute names of the project (bundle order), see docs/ARCHITECTURE.md.
-DEFAULT_ATTRIBUTES: tuple[str, ...] = ("bangs", "eyeglasses", "beard", "smiling", "age")
-#: Talk-to-Edit's names for the same attributes, same order (configs/attributes_5.json).
-TALK2EDIT_ATTRIBUTES: tuple[str, ...] = ("Bangs", "Eyeglasses", "No_Beard", "Smiling", "Young")
 #: Head module names of the published predictor: 'classifier' + CelebA attribute index (zfill 2) + name.
 TALK2EDIT_HEAD_NAMES: tuple[str, ...] = (
     "classifier06Bangs", "classifier16Eyeglasses", "classifier25No_Beard", "classifier32Smiling",

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from shared.errors import InvalidArgumentError
 from shared.models.identity import SYNTHFACE_IDENTITY_DIMS
+from shared.world_spec import ATTRIBUTES, MAX_DEGREE
 
 __all__ = ["LAYOUT", "ATTRIBUTES", "MAX_DEGREE", "N_ID", "N_ATTR", "WORLD_DIMS", "world_params_from_z",
            "z_from_world_params", "degree_from_uniform", "uniform_from_degree"]
@@ -28,9 +29,7 @@ __all__ = ["LAYOUT", "ATTRIBUTES", "MAX_DEGREE", "N_ID", "N_ATTR", "WORLD_DIMS",
 #: The layout's name, as a bundle's manifest records it (``latent_layout.name``).
 LAYOUT = "synthface-z30-v1"
 N_ID = len(SYNTHFACE_IDENTITY_DIMS)  # 25 identity parameters
-ATTRIBUTES = ("bangs", "eyeglasses", "beard", "smiling", "age")
 N_ATTR = len(ATTRIBUTES)             # 5 attribute degrees
-MAX_DEGREE = 5
 WORLD_DIMS = N_ID + N_ATTR           # 30 leading coordinates of z carry the face
 _U_EPS = 1e-6
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Mapping
 
 import torch
 
 from shared.channel.csi import SideInfo
+from shared.channel.limits import check_snr_db
 from shared.errors import InvalidArgumentError
 from shared.rpc.editdsc.v1 import common_pb2 as pb
+from shared.rpc.status import quote
 from shared.rpc.tensors import tensor_from_proto, tensor_to_proto
 
 MODEL_NAMES = {pb.CHANNEL_MODEL_UNSPECIFIED: "awgn", pb.CHANNEL_MODEL_AWGN: "awgn",
@@ -49,24 +52,24 @@ def channel_params_from_dict(d: Mapping[str, Any]) -> pb.ChannelParams:
     csi = str(d.pop("csi", "perfect")).lower()
     power_mode = str(d.pop("power_mode", "equal")).lower()
     if model not in MODEL_CODES:
-        raise InvalidArgumentError(f"unknown channel model {model!r}; use one of {', '.join(MODEL_CODES)}")
+        raise InvalidArgumentError(f"unknown channel model {quote(model, 40)}; use one of {', '.join(MODEL_CODES)}")
     if csi not in CSI_CODES:
-        raise InvalidArgumentError(f"unknown CSI mode {csi!r}; use one of {', '.join(CSI_CODES)}")
+        raise InvalidArgumentError(f"unknown CSI mode {quote(csi, 40)}; use one of {', '.join(CSI_CODES)}")
     if power_mode not in POWER_CODES:
-        raise InvalidArgumentError(f"unknown power mode {power_mode!r}; use one of {', '.join(POWER_CODES)}")
+        raise InvalidArgumentError(f"unknown power mode {quote(power_mode, 40)}; use one of {', '.join(POWER_CODES)}")
     if "snr_db" not in d:
         raise InvalidArgumentError("the channel needs snr_db")
     msg = pb.ChannelParams(model=MODEL_CODES[model], snr_db=float(d.pop("snr_db")), csi=CSI_CODES[csi],
                            power_mode=POWER_CODES[power_mode])
     for name, value in d.items():
         if name not in _OPTIONAL:
-            raise InvalidArgumentError(f"unknown channel parameter {name!r}")
+            raise InvalidArgumentError(f"unknown channel parameter {quote(name, 40)}")
         if value is None:
             continue
         try:
             setattr(msg, name, value)
         except (TypeError, ValueError) as exc:
-            raise InvalidArgumentError(f"channel parameter {name}={value!r}: {exc}") from None
+            raise InvalidArgumentError(f"channel parameter {name}={quote(value, 40)}: {exc}") from None
     return msg
 
 
@@ -113,20 +116,62 @@ def side_info_to_proto(info: SideInfo) -> pb.SideInfo:
     return msg
 
 
-def side_info_from_proto(msg: pb.SideInfo) -> SideInfo:
+MAX_LAYOUT_JSON = 2048            # bytes of a serialised FrameLayout (a flat object of a few numbers)
+LAYOUT_BOUNDS = {"n_data": 1 << 15, "unit_slots": 1 << 16, "pilot_slots": 1 << 12, "n_subcarriers": 4096,
+                 "cp_length": 4096}
+
+
+def _layout_from_json(text: str) -> dict[str, Any]:
+    """The side info's frame layout: a flat JSON object of known, bounded fields."""
+    if len(text) > MAX_LAYOUT_JSON:
+        raise InvalidArgumentError(f"side info: layout_json is {len(text)} bytes; the limit is {MAX_LAYOUT_JSON}")
     try:
-        layout = json.loads(msg.layout_json)
-    except json.JSONDecodeError as exc:
-        raise InvalidArgumentError(f"side info: layout is not JSON: {exc}") from None
+        layout = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise InvalidArgumentError("side info: layout_json is not valid JSON") from None
+    if not isinstance(layout, dict):
+        raise InvalidArgumentError("side info: layout_json must be a JSON object (a frame layout)")
+    for name, value in layout.items():
+        if isinstance(value, (dict, list)):
+            raise InvalidArgumentError(f"side info: layout field {quote(name, 40)} must be a number, bool or string")
+        bound = LAYOUT_BOUNDS.get(name)
+        if bound is not None and isinstance(value, int) and not isinstance(value, bool) and value > bound:
+            raise InvalidArgumentError(f"side info: layout {name}={value} is above its limit {bound}")
+    return layout
+
+
+def _finite_tensor(t: torch.Tensor, name: str) -> torch.Tensor:
+    if not bool(torch.isfinite(torch.view_as_real(t) if t.is_complex() else t).all()):
+        raise InvalidArgumentError(f"side info: {name} holds NaN or infinite values")
+    return t
+
+
+def side_info_from_proto(msg: pb.SideInfo) -> SideInfo:
+    """The receiver's side info, validated: known CSI mode, SNR in range, finite noise and channel values, a
+    bounded frame layout. Every problem is an :class:`InvalidArgumentError` naming the field."""
+    if msg.csi not in CSI_NAMES:
+        raise InvalidArgumentError(f"side info: unknown CSI mode code {msg.csi}; use one of "
+                                   f"{', '.join(f'{c} ({n})' for c, n in CSI_NAMES.items())}")
+    check_snr_db(msg.snr_db)
+    for name in ("no", "es"):
+        v = getattr(msg, name)
+        if not (math.isfinite(v) and 0 < v < 1e12):
+            raise InvalidArgumentError(f"side info: {name} must be a finite number > 0, got {v:g}")
+    if len(msg.model) > 32:
+        raise InvalidArgumentError(f"side info: model {quote(msg.model, 32)} is not a channel model name")
+    layout = _layout_from_json(msg.layout_json)
     d: dict[str, Any] = {"snr_db": msg.snr_db, "no": msg.no, "es": msg.es, "csi": CSI_NAMES[msg.csi], "k": msg.k,
                          "model": msg.model, "layout": layout, "h": None, "pilots": None}
     for name in ("h", "pilots"):
         if msg.HasField(name) and getattr(msg, name).dtype != pb.D_TYPE_UNSPECIFIED:
-            t = tensor_from_proto(getattr(msg, name), f"side info {name}")
+            t = _finite_tensor(tensor_from_proto(getattr(msg, name), f"side info {name}"), name)
             d[name] = torch.view_as_real(t) if t.is_complex() else t
     if msg.HasField("tx_gain") and msg.tx_gain.dtype != pb.D_TYPE_UNSPECIFIED:
-        d["tx_gain"] = tensor_from_proto(msg.tx_gain, "side info tx_gain").float()
-    return SideInfo.from_dict(d)
+        d["tx_gain"] = _finite_tensor(tensor_from_proto(msg.tx_gain, "side info tx_gain").float(), "tx_gain")
+    try:
+        return SideInfo.from_dict(d)
+    except (TypeError, RuntimeError):
+        raise InvalidArgumentError("side info: the tensors do not fit the frame layout") from None
 
 
 def report_to_proto(report: Mapping[str, Any]) -> pb.ChannelReport:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import uuid
+import re
+import secrets
 
 import grpc
 
-from shared.errors import BundleError, EditDSCError, InvalidArgumentError, WeightsUnavailableError
+from shared.errors import BundleError, EditDSCError, InvalidArgumentError, ResourceExhaustedError, \
+    WeightsUnavailableError, quote
 
 REQUEST_ID_KEY = "x-request-id"
 MAX_REQUEST_ID = 128
+ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,%d}" % MAX_REQUEST_ID)   # request and session ids
+MAX_STATUS_MESSAGE = 1000    # characters of a status message (it travels in a trailer)
+
+
+def bounded_message(message: str, limit: int = MAX_STATUS_MESSAGE) -> str:
+    """A status message cut to ``limit`` characters (trailers have a size limit)."""
+    return message if len(message) <= limit else message[: limit - 3] + "..."
 
 
 class ServiceError(Exception):
@@ -24,18 +33,21 @@ class ServiceError(Exception):
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status code and message an exception maps to."""
     if isinstance(exc, ServiceError):
-        return exc.code, exc.message
+        return exc.code, bounded_message(exc.message)
     if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
         return exc.code(), exc.details() or ""
     if isinstance(exc, InvalidArgumentError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+        return grpc.StatusCode.INVALID_ARGUMENT, bounded_message(str(exc))
+    if isinstance(exc, ResourceExhaustedError):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, bounded_message(str(exc))
     if isinstance(exc, (BundleError, WeightsUnavailableError)):
-        return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
+        return grpc.StatusCode.FAILED_PRECONDITION, bounded_message(str(exc))
     if isinstance(exc, EditDSCError):
-        return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
+        return grpc.StatusCode.FAILED_PRECONDITION, bounded_message(str(exc))
     if isinstance(exc, TimeoutError):
-        return grpc.StatusCode.DEADLINE_EXCEEDED, str(exc) or "deadline exceeded"
-    return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
+        return grpc.StatusCode.DEADLINE_EXCEEDED, bounded_message(str(exc) or "deadline exceeded")
+    # the exception text may hold user input or internals: it goes to the log, not to the caller
+    return grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__}); see the service log"
 
 
 def downstream_error(exc: grpc.RpcError, service: str) -> ServiceError:
@@ -51,16 +63,23 @@ def downstream_error(exc: grpc.RpcError, service: str) -> ServiceError:
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """A server-chosen id: 128 random bits as 32 hex digits."""
+    return secrets.token_hex(16)
+
+
+def valid_id(value: str, what: str = "request id") -> str:
+    """Check a caller-chosen request or session id: ``[A-Za-z0-9._-]{1,128}``, not starting with a dot (ids name
+    files and appear in URLs and metadata)."""
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value) or value.startswith("."):
+        raise InvalidArgumentError(
+            f"{what} {quote(value, 40)} is invalid: use 1-{MAX_REQUEST_ID} ASCII letters, digits, '-', '_' or '.' "
+            "(not starting with '.')")
+    return value
 
 
 def valid_request_id(value: str) -> str:
     """Check a caller-chosen request id (used in file names and URLs)."""
-    if not value or len(value) > MAX_REQUEST_ID or not all(c.isalnum() or c in "-_." for c in value) \
-            or value.startswith("."):
-        raise InvalidArgumentError(
-            f"request id {value[:40]!r} is invalid: use 1-{MAX_REQUEST_ID} characters of letters, digits, '-', '_', '.'")
-    return value
+    return valid_id(value, "request id")
 
 
 def metadata_request_id(context: grpc.ServicerContext) -> str | None:

@@ -6,7 +6,7 @@ import json
 import re
 import pytest
 
-from edsc.bundle_report import RULES, SECTIONS, ReportContext, bundle_report, report_markdown, verdict
+from edsc.eval.bundle import RULES, SECTIONS, ReportContext, bundle_report, report_markdown, verdict
 from edsc.cli.main import main
 from shared.bundle import Bundle
 from shared.errors import InvalidArgumentError

@@ -38,7 +38,8 @@ def known_env(name: str) -> set[str]:
     cls = SETTINGS[name]
     prefix = cls.model_config["env_prefix"]
     common = {f"{CommonSettings.model_config['env_prefix']}{f}".upper() for f in CommonSettings.model_fields}
-    return {f"{prefix}{f}".upper() for f in cls.model_fields} | common
+    aliases = {f.validation_alias for f in cls.model_fields.values() if isinstance(f.validation_alias, str)}
+    return {f"{prefix}{f}".upper() for f in cls.model_fields} | common | aliases
 
 
 def test_services_commands_and_env(compose):
@@ -51,16 +52,35 @@ def test_services_commands_and_env(compose):
         assert not unknown, f"{name}: environment variables no setting reads: {unknown}"
         port = int(svc["environment"][f"EDSC_{name.upper()}_PORT"])
         assert port == DEFAULT_PORTS[name] == SETTINGS[name]().port
-        assert f"{port}:{port}" in svc["ports"]
         assert svc["environment"][f"EDSC_{name.upper()}_HOST"] == "0.0.0.0"
+
+
+def test_only_the_client_ports_are_published_on_loopback(compose):
+    published = {name: svc.get("ports", []) for name, svc in compose["services"].items()}
+    assert published == {"transmitter": ["${EDSC_PUBLISH_HOST:-127.0.0.1}:50051:50051"], "channel": [],
+                         "receiver": ["${EDSC_PUBLISH_HOST:-127.0.0.1}:8080:8080"]}
+    for svc in compose["services"].values():        # 0.0.0.0 inside the compose network only: said explicitly
+        assert svc["environment"]["EDSC_ALLOW_INSECURE"] == "1"
+
+
+def test_secure_override_mounts_every_secret():
+    secure = yaml.safe_load((ROOT / "docker-compose.secure.yml").read_text())
+    for name, svc in secure["services"].items():
+        env = svc["environment"]
+        assert env["EDSC_ALLOW_INSECURE"] == "0" and env["EDSC_AUTH_TOKENS_FILE"].startswith("/run/secrets/")
+        for key in ("TLS_CERT", "TLS_KEY", "TLS_CA"):
+            secret = env[f"EDSC_{name.upper()}_{key}"].removeprefix("/run/secrets/")
+            assert secret in svc["secrets"] and secret in secure["secrets"]
+        assert svc["healthcheck"]["test"][-2:] == ["--tls-as", name]
+        assert set(env) <= known_env(name)
 
 
 def test_ports_match_defaults(compose):
     rx = compose["services"]["receiver"]
     assert int(rx["environment"]["EDSC_RECEIVER_HTTP_PORT"]) == ReceiverServiceSettings().http_port == 8080
-    assert "8080:8080" in rx["ports"]
+    assert rx["ports"][0].endswith(":8080:8080")
     tx = compose["services"]["transmitter"]
-    assert f"{TransmitterServiceSettings().metrics_port}:9101" in tx["ports"]
+    assert int(tx["environment"]["EDSC_TRANSMITTER_METRICS_PORT"]) == TransmitterServiceSettings().metrics_port
 
 
 def test_downstream_addresses_point_at_services(compose):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import socket
 import threading
 import time
@@ -69,7 +70,7 @@ def services(tmp_path_factory):
     try:
         launcher.wait_healthy(180)
         watcher.join(10)
-        client = EditDSCClient(launcher.addresses["transmitter"], launcher.http_url, timeout_s=120)
+        client = EditDSCClient(launcher.addresses["transmitter"], launcher.http_url, timeout_s=120, retry_for_s=0)
         yield {"launcher": launcher, "client": client, "health_seen": seen, "root": root}
         client.close()
     finally:
@@ -175,6 +176,40 @@ def test_full_queue_answers_resource_exhausted(services):
     assert set(codes) <= {"OK", "RESOURCE_EXHAUSTED"}, codes
 
 
+def test_retrying_client_rides_out_a_full_queue(services):
+    notes: list[str] = []
+    image = png_bytes(5)
+    with EditDSCClient(services["client"].transmitter, services["client"].receiver_url, timeout_s=120,
+                       retry_for_s=90, on_retry=notes.append) as client:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda i: client.submit(image, "add bangs", 6.0, inversion_steps=40,
+                                                            stream=False), range(8)))
+    assert len({a["request_id"] for a in answers}) == 8 and not any(a["replayed"] for a in answers)
+    busy = [n for n in notes if n.startswith("transmitter busy (RESOURCE_EXHAUSTED")]
+    assert busy and all("; retrying in " in n and "(attempt " in n for n in busy), notes
+
+
+def test_send_cli_retries_by_itself_and_replays_by_request_id(services, tmp_path, capsys):
+    from edsc.cli.main import main
+
+    client: EditDSCClient = services["client"]
+    image = tmp_path / "face.png"
+    image.write_bytes(png_bytes(8))
+    base = ["send", str(image), "add glasses", "--snr", "6", "--transmitter", client.transmitter, "--receiver",
+            client.receiver_url, "--request-id", "cli-replay-1", "--json", "--retry-for", "30"]
+    assert main(base + ["--out", str(tmp_path / "a.png")]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(base + ["--out", str(tmp_path / "b.png")]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert first["request_id"] == second["request_id"] == "cli-replay-1"
+    assert not first["replayed"] and second["replayed"]
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    for flag in (["--retry-for", "-1"], ["--retry-for", "nan"]):
+        assert main(base + flag) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("edsc: error: --retry-for") and err.count("\n") == 1, err
+
+
 def test_metrics_and_openapi(services):
     url = services["client"].receiver_url
     metrics = httpx.get(f"{url}/metrics").text
@@ -188,19 +223,30 @@ def test_receiver_killed_then_restarted(services):
     client: EditDSCClient = services["client"]
     before = client.submit(png_bytes(6), "remove the beard", 6.0, stream=False)
     launcher.stop("receiver", kill=True)
-    with pytest.raises(ServiceCallError) as err:
+    with pytest.raises(ServiceCallError) as err:          # retries off: the first UNAVAILABLE is the answer
         client.submit(png_bytes(6), "remove the beard", 6.0, stream=False)
     assert err.value.code == grpc.StatusCode.UNAVAILABLE
-    launcher.start("receiver")
-    launcher.wait_healthy(120, names=("receiver",))
-    meta = client.result(before["request_id"], wait_s=0)
-    assert meta["metadata"]["request_id"] == before["request_id"]
-    assert Image.open(io.BytesIO(client.image(before["request_id"]))).size == (64, 64)
-    for attempt in range(10):      # UNAVAILABLE means "retry": the channel reconnects within about a second
-        try:
-            after = client.submit(png_bytes(6), "remove the beard", 6.0, stream=False)
-            break
-        except ServiceCallError as exc:
-            assert exc.code == grpc.StatusCode.UNAVAILABLE and attempt < 9
-            time.sleep(0.5)
-    assert client.result(after["request_id"], wait_s=5)["id"] == after["request_id"]
+    notes: list[str] = []
+    with EditDSCClient(client.transmitter, client.receiver_url, timeout_s=60, retry_for_s=120,
+                       on_retry=notes.append) as retrying:
+        starter = threading.Timer(1.0, launcher.start, args=("receiver",))
+        starter.start()
+        after = retrying.submit(png_bytes(6), "remove the beard", 6.0, request_id="after-receiver-restart",
+                                stream=False)
+        starter.join()
+        assert notes and notes[0].startswith("transmitter unavailable (UNAVAILABLE") and "(attempt 2, " in notes[0]
+        meta = retrying.result(before["request_id"], wait_s=0)
+        assert meta["metadata"]["request_id"] == before["request_id"]
+        assert Image.open(io.BytesIO(retrying.image(before["request_id"]))).size == (64, 64)
+        assert retrying.result(after["request_id"], wait_s=5)["id"] == after["request_id"] == "after-receiver-restart"
+        again = retrying.submit(png_bytes(6), "remove the beard", 6.0, request_id="after-receiver-restart",
+                                stream=False)
+        png = retrying.image(after["request_id"])
+        launcher.stop("receiver", kill=True)               # the HTTP fetch rides out a restart as well
+        notes.clear()
+        starter = threading.Timer(1.0, launcher.start, args=("receiver",))
+        starter.start()
+        assert retrying.image(after["request_id"], wait_s=0) == png
+        starter.join()
+        assert notes and notes[0].startswith("receiver unavailable (ConnectError"), notes
+    assert again["replayed"] and {**again, "replayed": False} == {**after, "replayed": False}

@@ -62,3 +62,40 @@ def test_power_normalisation_is_differentiable():
     out = apply_channel(x, ChannelConfig(model="awgn", snr_db=10.0), seed=0)
     torch.view_as_real(out.received).sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def _sent(rx, snr_db=6.0, model="awgn", seed=1):
+    from channel_emulator.config import ChannelConfig
+    from channel_emulator.link import apply_channel
+
+    w = rx.adapters.normalizer.mean + 0.3 * torch.randn(3, 512, generator=torch.Generator().manual_seed(seed))
+    x = rx.adapters.encode(w, snr_db)
+    return apply_channel(x, ChannelConfig(model=model, snr_db=snr_db), seed=seed)
+
+
+@pytest.mark.parametrize("model,equalizer", [("awgn", "mmse"), ("rayleigh", "zf")])
+def test_receive_is_equalise_then_decode(rx, model, equalizer):
+    from receiver.equalization import recover
+
+    out = _sent(rx, model=model)
+    images, timings = rx.receive(out.received, out.side_info, equalizer=equalizer)
+    y = recover(out.received, out.side_info, equalizer, rescale=rx.rescale)
+    expected, _ = rx.decode(y, out.side_info.snr_db)
+    assert torch.equal(images, expected)
+    assert torch.equal(rx.equalize(out.received, out.side_info, equalizer), y)
+    assert set(timings) == {"equalize_s", "adapter_s", "generator_s"}
+
+
+def test_receive_picks_the_adapter_level_from_the_side_info_unless_told(rx):
+    out = _sent(rx, snr_db=-6.0)
+    default, _ = rx.receive(out.received, out.side_info)
+    y = rx.equalize(out.received, out.side_info)
+    assert torch.equal(default, rx.decode(y, -6.0)[0])
+    other, _ = rx.receive(out.received, out.side_info, snr_db=18.0)
+    assert torch.equal(other, rx.decode(y, 18.0)[0])
+
+
+def test_receive_refuses_an_unknown_equalizer(rx):
+    out = _sent(rx)
+    with pytest.raises(InvalidArgumentError, match="equalizer"):
+        rx.receive(out.received, out.side_info, equalizer="wiener")

@@ -5,7 +5,7 @@ import threading
 from fastapi.testclient import TestClient
 
 from receiver.http import create_app
-from receiver.store import ResultStore
+from receiver.store import SQLiteResultStore as ResultStore
 
 
 def make(tmp_path, ready=True):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from receiver.store import ResultStore
+from receiver.store import SQLiteResultStore as ResultStore
 from shared.errors import InvalidArgumentError
 
 

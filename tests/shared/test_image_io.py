@@ -66,7 +66,7 @@ def test_decompression_bomb_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
     Image.new("1", (15000, 15000)).save(bomb, format="PNG")      # 27 KB, 225 M pixels
     monkeypatch.undo()
-    with pytest.raises(InvalidArgumentError, match="too large.*8192 px per side"):
+    with pytest.raises(InvalidArgumentError, match="too many pixels.*8192 px per side"):
         io_.decode_image(bomb.getvalue())
 
 
@@ -86,3 +86,39 @@ def test_tensor_roundtrip_and_center_crop(tmp_path):
 def test_missing_file_named(tmp_path):
     with pytest.raises(InvalidArgumentError, match="does not exist"):
         io_.read_image_file(tmp_path / "nope.png")
+
+
+@pytest.mark.parametrize("fmt", ["BMP", "GIF", "TIFF", "WEBP", "PPM"])
+def test_only_png_and_jpeg(fmt):
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 20, 30)).save(buf, format=fmt)
+    with pytest.raises(InvalidArgumentError, match="PNG or JPEG expected") as err:
+        io_.decode_image(buf.getvalue())
+    assert "<" not in str(err.value) and "0x" not in str(err.value)     # no Python reprs
+
+
+def test_large_images_are_decoded_small_when_the_target_is_known():
+    yy, xx = np.mgrid[0:2048, 0:3072]
+    big = Image.fromarray(np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8))
+    for fmt in ("JPEG", "PNG"):
+        buf = io.BytesIO()
+        big.save(buf, format=fmt)
+        img = io_.decode_image(buf.getvalue(), target=128)
+        assert min(img.size) >= 256 and min(img.size) < 512, (fmt, img.size)    # >= 2 x target, well under 2048
+        assert abs(img.size[0] / img.size[1] - 1.5) < 0.02                       # aspect ratio kept
+        assert io_.decode_image(buf.getvalue()).size == (3072, 2048)              # no target: full size
+    t = io_.load_image_tensor(buf.getvalue(), 128)
+    assert t.shape == (1, 3, 128, 128)
+
+
+def test_pixel_budget_waits_then_refuses():
+    from shared.errors import ResourceExhaustedError
+
+    budget = io_.PixelBudget(100, wait_s=0.2)
+    with budget.reserve(80):
+        with pytest.raises(ResourceExhaustedError, match="retry later"):
+            with budget.reserve(30):
+                pass
+        with budget.reserve(20):
+            assert budget.used == 100
+    assert budget.used == 0

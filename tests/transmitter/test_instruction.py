@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
 from shared.errors import InvalidArgumentError
-from shared.models.language import LanguageEncoder, LanguageEncoderConfig, Vocabulary
-from transmitter.instruction import MAX_CHARS, MAX_TOKENS, Edit, InstructionParser, TypoFixer, _one_edit, expected_degree
+from shared.models.language import BUILTIN_HEADS, SCOPE_HEAD, LanguageEncoder, LanguageEncoderConfig, Vocabulary
+from transmitter.instruction import (MAX_INSTRUCTION_CHARS, MAX_TOKENS, Edit, InstructionParser, TypoFixer, _one_edit,
+                                    expected_degree, quote_input)
 
 CORPUS = [
     "make the bangs longer", "make the bangs a bit shorter", "remove the eyeglasses", "add thick glasses",
@@ -104,10 +106,12 @@ def vocab() -> Vocabulary:
     return Vocabulary.build(CORPUS)
 
 
-def _encoder(vocab, seed=0, **bias_classes) -> LanguageEncoder:
-    """Built-in encoder; for each head in ``bias_classes`` the output is forced to that class."""
+def _encoder(vocab, seed=0, scope=False, **bias_classes) -> LanguageEncoder:
+    """Built-in encoder (with the in_scope head when ``scope``); for each head in ``bias_classes`` the output is
+    forced to that class."""
     torch.manual_seed(seed)
-    enc = LanguageEncoder(LanguageEncoderConfig(vocab_size=len(vocab)))
+    heads = {**BUILTIN_HEADS, SCOPE_HEAD: 2} if scope else dict(BUILTIN_HEADS)
+    enc = LanguageEncoder(LanguageEncoderConfig(vocab_size=len(vocab), heads=heads))
     with torch.no_grad():
         for head, cls in bias_classes.items():
             lin = getattr(enc, head)[1]
@@ -146,7 +150,9 @@ def test_parse_end_mode_is_rejected(vocab):
     ("...!!", "no words"),
     ("zebra quantum flux", "no known word"),
     ("bangs " * (MAX_TOKENS + 1), "tokens"),
-    ("b" * (MAX_CHARS + 1), "characters"),
+    ("b" * (MAX_INSTRUCTION_CHARS + 1), "characters"),
+    ("!!!???...", "no words"),
+    ("? ; ?", "no words"),
     (None, "string"),
     (42, "string"),
 ])
@@ -235,3 +241,86 @@ def test_parser_corrects_typos_before_the_encoder(vocab):
     assert parser.parse("bnags") == InstructionParser(_encoder(vocab, request_mode=1), vocab).parse("bangs")
     with pytest.raises(InvalidArgumentError, match="no known word"):
         raw.parse("bnags")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scope
+# ---------------------------------------------------------------------------------------------------------------
+
+SCOPE_CORPUS = ["make the bangs longer", "make him older", "remove the glasses please", "the beard is too long, trim it",
+                "make the bangs and the smile bigger"]
+NEGATIVES = ["make the nose bigger", "make it brighter", "tell me a joke please", "make the ears and nose bigger"]
+
+
+@pytest.fixture()
+def scope_vocab() -> Vocabulary:
+    return Vocabulary.build(SCOPE_CORPUS, out_of_scope=NEGATIVES)
+
+
+def test_every_refusal_says_what_the_bundle_edits(vocab):
+    parser = InstructionParser(_encoder(vocab, request_mode=0), vocab)
+    for text in ("", "!!!???...", "zebra quantum flux"):
+        with pytest.raises(InvalidArgumentError, match="this bundle edits bangs, eyeglasses, beard, smiling, age"):
+            parser.parse(text)
+
+
+def test_scope_head_refuses_and_names_the_word(scope_vocab):
+    parser = InstructionParser(_encoder(scope_vocab, scope=True, in_scope=0, request_mode=0), scope_vocab)
+    with pytest.raises(InvalidArgumentError,
+                       match=r"^cannot edit 'nose'; this bundle edits bangs, eyeglasses, beard, smiling, age$"):
+        parser.parse("Make the NOSE bigger!")
+    with pytest.raises(InvalidArgumentError, match="^cannot edit 'brighter'"):
+        parser.parse("make it brighter")
+    # an out-of-vocabulary word is named too
+    with pytest.raises(InvalidArgumentError, match="^cannot edit 'nostrils'"):
+        parser.parse("make the nostrils bigger")
+    # many words outside the edit requests: nothing to name
+    with pytest.raises(InvalidArgumentError, match="^this instruction asks for nothing this bundle can edit; "):
+        parser.parse("tell me a joke please")
+    # two candidates: one of them is named
+    with pytest.raises(InvalidArgumentError, match="^cannot edit '(ears|nose)'"):
+        parser.parse("make the ears and nose bigger")
+    with pytest.raises(InvalidArgumentError, match="^instruction 0: cannot edit 'nose'"):
+        parser.parse_batch(["make the nose bigger", "make it brighter"])
+
+
+def test_scope_head_in_scope_parses(scope_vocab):
+    parser = InstructionParser(_encoder(scope_vocab, scope=True, in_scope=1, request_mode=1, attribute=0,
+                                        score_change_direction=1), scope_vocab)
+    assert parser.parse("make the nose bigger") == Edit("bangs", "indefinite", direction=1)
+
+
+def test_scope_head_must_have_two_classes(vocab):
+    enc = LanguageEncoder(LanguageEncoderConfig(vocab_size=len(vocab), heads={**BUILTIN_HEADS, SCOPE_HEAD: 3}))
+    with pytest.raises(InvalidArgumentError, match="in_scope head must have 2 classes"):
+        InstructionParser(enc, vocab)
+
+
+def test_errors_quote_little_input_and_no_reprs(vocab):
+    assert quote_input("  make\n the   bangs ") == "'make the bangs'"
+    long = quote_input("x" * 500)
+    assert long.startswith("'") and long.endswith("...'") and len(long) <= 105
+    parser = InstructionParser(_encoder(vocab, request_mode=3), vocab)
+    with pytest.raises(InvalidArgumentError) as info:
+        parser.parse("no i am done " + "zz " * 40)
+    message = str(info.value)
+    assert "\\" not in message and "zz zz" in message and len(message) < 180
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "bundles" / "synthface-128"
+
+
+@pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file(), reason="the built-in bundle is not present")
+def test_shipped_parser_refuses_out_of_scope_and_keeps_edits():
+    from shared.bundle import Bundle
+
+    bundle = Bundle(SHIPPED)
+    parser = InstructionParser(bundle.language, bundle.vocabulary(), bundle.attributes)
+    for text in ("make the nose bigger", "!!!???...", "make it brighter", "tell me a joke"):
+        with pytest.raises(InvalidArgumentError, match="this bundle edits bangs, eyeglasses, beard, smiling, age$"):
+            parser.parse(text)
+    with pytest.raises(InvalidArgumentError, match="^cannot edit 'nose'"):
+        parser.parse("make the nose bigger")
+    assert parser.parse("make the bangs a bit longer") == Edit("bangs", "indefinite", direction=1)
+    assert parser.parse("make the bnags a bit longer") == Edit("bangs", "indefinite", direction=1)   # a typo
+    assert parser.parse("remove the glasses") == Edit("eyeglasses", "target", target=0)

@@ -41,7 +41,8 @@ def test_batched_equals_sequential(generator, lpips_fn):
     for i in range(3):
         single = invert(generator, images[i:i + 1], lpips_fn, cfg)
         assert torch.allclose(single.w[0], batched.w[i], atol=2e-3, rtol=1e-3)  # float summation order + Adam
-        assert abs(float(single.loss[0]) - float(batched.loss[i])) < 1e-4
+        # relative: the two paths sum in different orders, and Adam carries the rounding through every step
+        assert float(single.loss[0]) == pytest.approx(float(batched.loss[i]), rel=2e-3, abs=1e-6)
     # the images really are different, so equality is not trivial
     assert not torch.allclose(batched.w[0], batched.w[1], atol=1e-2)
 

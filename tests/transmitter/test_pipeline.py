@@ -25,24 +25,25 @@ def test_batch_equals_single_items(tx, astronaut_png):
     img = load_image_tensor(astronaut_png, tx.resolution)
     images = torch.cat([img, img.flip(-1)])
     instructions = ["make the bangs longer", "add glasses"]
-    batch = tx.run(instructions, [6.0, 18.0], images=images)
+    batch = tx.run(tx.parse(instructions), [6.0, 18.0], images=images)
     assert len(batch) == 2
     for i in range(2):
-        single = tx.run([instructions[i]], [[6.0, 18.0][i]], images=images[i:i + 1])[0]
-        assert torch.allclose(single.w_original, batch[i].w_original, atol=1e-4)
-        assert torch.allclose(single.x, batch[i].x, atol=1e-3)
+        single = tx.run(tx.parse([instructions[i]]), [[6.0, 18.0][i]], images=images[i:i + 1])[0]
+        # batched and single runs sum in different orders: tolerances relative to the values' scale
+        assert torch.allclose(single.w_original, batch[i].w_original, rtol=1e-3, atol=1e-3)
+        assert torch.allclose(single.x, batch[i].x, rtol=1e-3, atol=1e-2)
         assert single.outcome.status == batch[i].outcome.status
     out = batch[0]
     assert out.k == 512 and out.x.shape == (512,) and torch.isfinite(out.x).all()
     assert out.inversion_lpips is not None and 0 < out.inversion_lpips < 1
-    assert set(out.timings) == {"parse_s", "inversion_s", "jecc_s", "adapter_s"}
+    assert set(out.timings) == {"inversion_s", "jecc_s", "adapter_s"}
 
 
 def test_follow_up_from_latent_skips_inversion(tx, astronaut_png):
     img = load_image_tensor(astronaut_png, tx.resolution)
-    first = tx.run(["make the bangs longer"], [18.0], images=img)[0]
+    first = tx.run(tx.parse(["make the bangs longer"]), [18.0], images=img)[0]
     calls = []
-    follow = tx.run(["a bit more"], [18.0], w_start=first.w_edited[None],
+    follow = tx.run(tx.parse(["a bit more"]), [18.0], w_start=first.w_edited[None],
                     progress=lambda stage, s, n: calls.append(stage))[0]
     assert "inversion" not in calls
     assert follow.inversion_lpips is None and follow.timings["inversion_s"] < 0.05
@@ -52,7 +53,7 @@ def test_follow_up_from_latent_skips_inversion(tx, astronaut_png):
 def test_progress_reports_both_stages(tx, astronaut_png):
     img = load_image_tensor(astronaut_png, tx.resolution)
     seen = []
-    tx.run(["make the bangs longer"], [0.0], images=img, progress=lambda stage, s, n: seen.append((stage, s, n)))
+    tx.run(tx.parse(["make the bangs longer"]), [0.0], images=img, progress=lambda stage, s, n: seen.append((stage, s, n)))
     assert ("inversion", 4, 4) in seen
     assert seen[0] == ("inversion", 1, 4)
 
@@ -60,9 +61,11 @@ def test_progress_reports_both_stages(tx, astronaut_png):
 def test_bad_requests(tx, astronaut_png):
     img = load_image_tensor(astronaut_png, tx.resolution)
     with pytest.raises(InvalidArgumentError, match="empty"):
-        tx.run([""], [6.0], images=img)
+        tx.parse([""])
     with pytest.raises(InvalidArgumentError, match="SNR"):
-        tx.run(["more bangs"], [6.0, 7.0], images=img)
+        tx.run(tx.parse(["more bangs"]), [6.0, 7.0], images=img)
+    with pytest.raises(InvalidArgumentError, match="parsed edits"):
+        tx.run(["more bangs"], [6.0], images=img)
     with pytest.raises(InvalidArgumentError, match="instruction 2"):
         tx.parse(["more bangs", "   "])
 
@@ -92,5 +95,5 @@ def test_jecc_channel_draws_simulate_the_link_at_each_items_snr(tiny_bundle):
     assert float(err[0]) < 0.01 * float(err[1])                 # row 0 at 40 dB, row 1 at -6 dB
     again = tx.simulated_link([40.0, -6.0])(w, torch.tensor([0, 1]))
     assert torch.equal(got, again)                               # seeded: an edit is repeatable
-    outs = tx.run(["add glasses", "make the bangs longer"], [0.0, 18.0], w_start=w)
+    outs = tx.run(tx.parse(["add glasses", "make the bangs longer"]), [0.0, 18.0], w_start=w)
     assert [o.k for o in outs] == [512, 512]

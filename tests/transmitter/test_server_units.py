@@ -5,41 +5,69 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 import torch
 
 from transmitter.batcher import Job, MicroBatcher
-from transmitter.sessions import SessionStore
+from transmitter.sessions import SessionConflict, SessionWrite, SQLiteStateStore
 
 
-def test_sessions_bounded_and_expiring():
-    now = [0.0]
-    store = SessionStore(max_sessions=2, ttl_s=10, clock=lambda: now[0])
-    store.update("a", torch.zeros(4), {"e": 1}, reset=True)
-    store.update("b", torch.ones(4), {"e": 2}, reset=True)
-    store.update("a", torch.full((4,), 2.0), {"e": 3}, reset=False)
-    assert store.get("a").turn == 2 and torch.equal(store.get("a").w, torch.full((4,), 2.0))
-    store.update("c", torch.zeros(4), {}, reset=True)           # evicts the least recently used ("b")
-    assert store.get("b") is None and len(store) == 2
-    now[0] = 11.0
-    assert store.get("a") is None and len(store) == 0
+def write(sid, value, turn, edit=None, owner=""):
+    return SessionWrite(sid, torch.full((4,), float(value)), turn, edit or {"e": value}, owner)
+
+
+def test_sessions_bounded_expiring_and_durable(tmp_path):
+    now = [1000.0]
+    path = tmp_path / "state.sqlite3"
+    store = SQLiteStateStore(path, max_sessions=2, session_ttl_s=10, clock=lambda: now[0])
+    store.commit("r1", "f1", b"one", write("a", 0, 1))
+    now[0] += 1
+    store.commit("r2", "f2", b"two", write("b", 1, 1))
+    now[0] += 1
+    store.commit("r3", "f3", b"three", write("a", 2, 2))
+    a = store.session("", "a")
+    assert a.turn == 2 and torch.equal(a.w, torch.full((4,), 2.0)) and a.history == [{"e": 0}, {"e": 2}]
+    now[0] += 1
+    store.commit("r4", "f4", b"four", write("c", 3, 1))           # drops the least recently used ("b")
+    assert store.session("", "b") is None and len(store) == 2
+    store.close()
+    again = SQLiteStateStore(path, max_sessions=2, session_ttl_s=10, clock=lambda: now[0])   # a restart
+    assert again.session("", "a").turn == 2 and again.finished("", "r3").response == b"three"
+    now[0] += 11
+    assert again.session("", "a") is None and len(again) == 0
+
+
+def test_first_answer_wins_and_turns_advance_once(tmp_path):
+    store = SQLiteStateStore(tmp_path / "s.sqlite3")
+    store.commit("r1", "f1", b"first", write("s", 0, 1))
+    again = store.commit("r1", "f1", b"second", write("s", 9, 1))
+    assert again.response == b"first" and store.session("", "s").turn == 1
+    assert torch.equal(store.session("", "s").w, torch.zeros(4))
+    store.commit("r2", "f2", b"turn2", write("s", 1, 2))
+    with pytest.raises(SessionConflict):                          # a stale writer of turn 2
+        store.commit("r3", "f3", b"stale", write("s", 5, 2))
+    assert store.finished("", "r3") is None and store.session("", "s").turn == 2
 
 
 class FakePipeline:
     """Records batch sizes; mimics TransmitterPipeline.run's contract."""
 
-    def __init__(self, delay=0.05):
+    def __init__(self, delay=0.05, steps=1):
         from transmitter.inversion import InversionConfig
         from transmitter.jecc import JECCConfig
         self.inversion_config, self.jecc_config = InversionConfig(steps=2), JECCConfig(max_steps=2)
         self.calls = []
         self.delay = delay
+        self.steps = steps
 
-    def run(self, instructions, snr_db, images=None, w_start=None, edits=None, progress=None):
+    def run(self, edits, snr_db, *, images=None, w_start=None, inversion_steps=None, edit_steps=None,
+            progress=None):
         n = len(edits)
-        self.calls.append((n, images is None, self.inversion_config.steps))
-        if progress:
-            progress("inversion", 1, 1)
-        time.sleep(self.delay)
+        self.calls.append((n, images is None, inversion_steps))
+        for step in range(self.steps):
+            if progress:
+                progress("inversion", step + 1, self.steps)
+            time.sleep(self.delay)
         return [f"out{i}-{snr_db[i]}" for i in range(n)]
 
 
@@ -90,3 +118,32 @@ def test_expired_and_failing_jobs():
     except RuntimeError as exc:
         assert "boom" in str(exc)
     b.close()
+
+
+def test_abandoned_group_stops_within_a_step():
+    pipe = FakePipeline(delay=0.05, steps=200)                  # 10 s of "work" if nobody stopped it
+    cancelled = []
+    b = MicroBatcher(pipe, max_batch=2, max_wait_s=0.0, on_cancel=cancelled.append)
+    j1, j2 = job(1.0), job(2.0)
+    j2.deadline = time.monotonic() + 0.3
+    f1, f2 = b.submit(j1), b.submit(j2)
+    time.sleep(0.2)
+    j1.cancelled.set()                                          # one left: the other still waits
+    time.sleep(0.05)
+    assert not f2.done()
+    t0 = time.monotonic()
+    with pytest.raises(Exception, match="abandoned"):
+        f2.result(5)                                            # its deadline passes: nobody is left
+    assert time.monotonic() - t0 < 0.5 and cancelled == [2]
+    assert "abandoned" in str(f1.exception())
+    b.close()
+
+
+def test_owners_have_their_own_namespaces(tmp_path):
+    store = SQLiteStateStore(tmp_path / "s.sqlite3")
+    store.commit("r1", "f1", b"alice's", write("s", 1, 1, owner="alice"))
+    assert store.session("bob", "s") is None and store.finished("bob", "r1") is None
+    store.commit("r1", "f9", b"bob's", write("s", 2, 1, owner="bob"))       # same ids, another namespace
+    assert store.finished("alice", "r1").response == b"alice's"
+    assert torch.equal(store.session("alice", "s").w, torch.full((4,), 1.0))
+    assert torch.equal(store.session("bob", "s").w, torch.full((4,), 2.0))

@@ -12,7 +12,7 @@ import torch
 
 from edsc.baselines import DeepJSCC, DeepJSCCConfig, DeepJSCCLink, ImageLink, load_deepjscc, psnr, save_deepjscc
 from edsc.baselines.deepjscc import DEFAULT_DIR, GDN, channel_pass
-from edsc.train.common import heldout_faces
+from edsc.world.faces import heldout_faces
 from shared.errors import BundleError, InvalidArgumentError
 
 TINY = dict(image_size=32, widths=[4, 4, 4, 4], num_down=2)

@@ -14,7 +14,7 @@ from PIL import Image
 
 from edsc.baselines import ImageLink, JpegLdpcLink, LinkResult, PAPER_CBR, decode_jpeg_bytes, psnr
 from edsc.baselines.common import resolve_channel
-from edsc.train.common import heldout_faces
+from edsc.world.faces import heldout_faces
 from shared.channel.errors import ChannelParameterError
 from shared.errors import InvalidArgumentError
 

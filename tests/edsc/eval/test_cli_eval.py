@@ -21,7 +21,8 @@ def test_eval_quick_writes_every_output(tiny_bundle, tmp_path, monkeypatch, caps
     out = tmp_path / "out"
     code = main(["eval", "--bundle", str(tiny_bundle), "--device", "cpu", "--quick", "--quiet", "--out", str(out),
                  "--faces", "2", "--inversion-steps", "2", "--rinv-sweep", "1,2,3", "--max-edit-steps", "2",
-                 "--snr", "-6,6,18", "--channels", "awgn,rayleigh", "--fading-snr", "-6,18"])
+                 "--snr", "-6,6,18", "--channels", "awgn,rayleigh", "--fading-snr", "-6,18", "--no-costs",
+                 "--no-ood"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "report.md" in printed and "Editable-DeepSC" in printed
@@ -78,7 +79,7 @@ def test_eval_rerun_resumes_from_the_inversion_store(tiny_bundle, tmp_path, monk
     def argv(out, *extra):
         return ["eval", "--bundle", str(tiny_bundle), "--device", "cpu", "--quick", "--quiet", "--out", str(out),
                 "--faces", "2", "--inversion-steps", "2", "--rinv-sweep", "2", "--max-edit-steps", "2", "--snr", "6",
-                "--channels", "awgn", "--methods", "ours,jpeg-m1", "--no-fid", *extra]
+                "--channels", "awgn", "--methods", "ours,jpeg-m1", "--no-fid", "--no-costs", "--no-ood", *extra]
 
     out = tmp_path / "out"
     assert main(argv(out)) == 0

@@ -139,3 +139,32 @@ def test_machine_info_has_cores_and_cpu_model():
     m = analysis.machine_info()
     assert m["cpu_count"] >= 1 and m["cpu_model"]
     assert np.isfinite(m.get("memory_gib", 1.0))
+
+
+def test_per_replica_counts_and_report(rows, tmp_path):
+    for r in rows:
+        if r["status"] == "OK":
+            r["served_by"] = "10.0.0.1:50051" if r["ticket"] % 3 else "10.0.0.2:50051"
+    columns, flat = analysis.flatten(rows)
+    analysis.write_csv(tmp_path / "requests.csv", columns, flat)
+    table = analysis.read_csv(tmp_path / "requests.csv")
+    assert "served_by" in columns and table[1]["served_by"] == "10.0.0.1:50051"
+    summary = analysis.summarize(table)
+    per = summary["per_replica"]
+    answered = [r for r in table if r["served_by"]]
+    assert set(per) == {"10.0.0.1:50051", "10.0.0.2:50051"}
+    assert sum(g["count"] for g in per.values()) == len(answered) == 110
+    assert per["10.0.0.2:50051"]["count"] == sum(1 for r in answered if r["ticket"] % 3 == 0)
+    assert sum(g["share"] for g in per.values()) == pytest.approx(1.0)
+    assert per["10.0.0.1:50051"]["ok"] + per["10.0.0.2:50051"]["ok"] == summary["overall"]["ok"]
+    summary["plots"] = []
+    report = analysis.write_report({**summary, "settings": {"auth": "bearer token", "tls_ca": "/x/ca.pem"}}, [],
+                                   tmp_path / "report.md").read_text()
+    assert "## Per transmitter replica (`served_by`)" in report and "`10.0.0.2:50051` (" in report
+    assert "2 request(s) got no answer from any replica" in report
+    assert "Security: bearer token, TLS verified with `/x/ca.pem`." in report
+
+
+def test_one_replica_has_no_per_replica_section(table):
+    assert "per_replica" not in analysis.summarize(table)
+    assert set(analysis.summarize(table, replicas=True)["per_replica"]) == set()

@@ -98,6 +98,7 @@ def test_a_bad_instruction_stops_at_the_reference(services, tmp_path):
     (["--rate", "2", "--sweep-concurrency", "1,2"], "exclude each other"),
     (["--requests", "0"], "at least 1"),
     (["--concurrency", "0"], "must be positive"),
+    (["--retry-for", "-5"], "--retry-for -5.0: must be a finite number of seconds >= 0"),
 ])
 def test_bad_input_exits_2(flags, message, tmp_path, capsys):
     port = free_ports(1)[0]
@@ -113,3 +114,26 @@ def test_unreachable_transmitter_as_a_command(tmp_path):
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert r.stderr.startswith("edsc: error: the transmitter at") and "is not reachable" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("flags, env, message", [
+    (["--ca", "{tmp}/missing.pem"], {}, "--ca {tmp}/missing.pem: no such file"),
+    ([], {"EDSC_TLS_CA": "{tmp}/missing.pem"}, "EDSC_TLS_CA {tmp}/missing.pem: no such file"),
+    (["--ca", "{tmp}/not-pem.txt"], {}, "not a PEM CA certificate"),
+    (["--token", "two words-0123456789"], {}, "--token: the token must be printable ASCII without spaces"),
+    ([], {"EDSC_TOKEN": "tab\tseparated-0123456789"}, "EDSC_TOKEN: the token must be printable ASCII without spaces"),
+    (["--transmitter", "127.0.0.1:1,localhost:2"], {}, "a replica list takes IPv4 literals"),
+    (["--transmitter", "127.0.0.1:1,127.0.0.1:1"], {}, "a replica is listed twice"),
+    (["--transmitter", "dns://transmitter:50051"], {}, "use dns:///NAME:PORT"),
+])
+def test_token_ca_and_replica_flags_exit_2(flags, env, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("EDSC_TOKEN", raising=False)
+    monkeypatch.delenv("EDSC_TLS_CA", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v.format(tmp=tmp_path))
+    (tmp_path / "not-pem.txt").write_text("not a certificate\n")
+    code = main(["loadtest", *[f.format(tmp=tmp_path) for f in flags], "--out", str(tmp_path / "lt")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("edsc: error:") and message.format(tmp=tmp_path) in err, err
+    assert "0123456789" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "lt" / "raw").exists()

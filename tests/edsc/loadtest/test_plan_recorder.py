@@ -11,7 +11,8 @@ import grpc
 import pytest
 
 from edsc.loadtest.plan import (Plan, Schedule, Stage, Template, decode_request, encode_request, parse_address,
-                                parse_positive_list, parse_snr_list, parse_url)
+                                parse_positive_list, parse_snr_list, parse_transmitter, parse_url,
+                                replica_addresses)
 from edsc.loadtest.recorder import Recorder, grpc_code_name
 from shared.errors import InvalidArgumentError
 from shared.rpc.editdsc.v1 import common_pb2, transmitter_pb2
@@ -49,6 +50,20 @@ def test_parse_other_flags():
     for bad in ("127.0.0.1:8080", "ftp://h", "http://", "http://h:notaport", "http://h/?q=1"):
         with pytest.raises(InvalidArgumentError, match="http"):
             parse_url(bad)
+
+
+def test_parse_transmitter_replicas():
+    assert parse_transmitter("127.0.0.1:50051") == "127.0.0.1:50051"
+    assert parse_transmitter(" 10.0.0.1:5, 10.0.0.2:5 ") == "10.0.0.1:5,10.0.0.2:5"
+    assert replica_addresses("10.0.0.1:5,10.0.0.2:5") == ["10.0.0.1:5", "10.0.0.2:5"]
+    assert parse_transmitter("dns:///transmitter:50051") == "dns:///transmitter:50051"
+    assert replica_addresses("dns:///transmitter:50051") == ["dns:///transmitter:50051"]
+    for bad, match in [("10.0.0.1:5,host:5", "IPv4 literals"), ("10.0.0.1:5,[::1]:5", "IPv4 literals"),
+                       ("10.0.0.1:5,10.0.0.1:5", "listed twice"), ("10.0.0.1:5,", "empty entry"),
+                       ("10.0.0.1:5,10.0.0.2", "HOST:PORT"), ("dns://transmitter:50051", "dns:///NAME:PORT"),
+                       ("dns:///transmitter", "HOST:PORT")]:
+        with pytest.raises(InvalidArgumentError, match=match):
+            parse_transmitter(bad)
 
 
 def make_plan(tmp_path, snr_mode="sweep", n_templates=2) -> Plan:
@@ -107,7 +122,7 @@ def test_recorder_joins_the_grpc_and_http_events(tmp_path):
     response = transmitter_pb2.SubmitResponse(
         request_id="a", outcome=common_pb2.EditOutcome(status="already_at_target", attribute="eyeglasses",
                                                        iterations=0),
-        batch_size=3, k=512, timings={"total_s": 0.4, "receiver.store_s": 0.01})
+        batch_size=3, k=512, timings={"total_s": 0.4, "receiver.store_s": 0.01}, served_by="10.0.0.2:50051")
     rec.begin("a", snr_db=6.0, stage=0)
     rec.begin("b", snr_db=18.0, stage=0)
     assert rec.in_flight == 2
@@ -122,9 +137,46 @@ def test_recorder_joins_the_grpc_and_http_events(tmp_path):
     rec.close()
     assert a["status"] == "OK" and a["http_status"] == 200 and a["e2e_s"] == pytest.approx(0.52)
     assert a["jecc_status"] == "already_at_target" and a["edit_success"] is True and a["batch_size"] == 3
+    assert a["served_by"] == "10.0.0.2:50051" and "served_by" not in b
     assert a["timings"] == {"total_s": pytest.approx(0.4), "receiver.store_s": pytest.approx(0.01)}
     assert (tmp_path / "images" / "a.png").read_bytes() == b"PNG" and a["image_path"].endswith("a.png")
     assert b["status"] == "RESOURCE_EXHAUSTED" and b["error"] == "queue full" and b["e2e_s"] == pytest.approx(0.003)
     assert b["fetch_s"] is None and b["snr_db"] == 18.0
     lines = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert [x["request_id"] for x in lines] == ["a", "b"] and rec.in_flight == 0
+
+
+def test_recorder_spans_retried_attempts(tmp_path):
+    rec = Recorder(tmp_path / "r.jsonl")
+    ok = transmitter_pb2.SubmitResponse(request_id="a", outcome=common_pb2.EditOutcome(status="reached"))
+    rec.begin("a", stage=0)
+    name = "/editdsc.v1.TransmitterService/Submit"
+    rec.on_request("grpc", name, 100.0, exception=FakeRpcError(), context={"request_id": "a"}, start_time=1000.0)
+    rec.on_request("grpc", name, 400.0, response=ok, context={"request_id": "a"}, start_time=1001.0)
+    rec.on_request("GET", "/img", 50.0, response=SimpleNamespace(status_code=0), exception=ConnectionError("refused"),
+                   context={"request_id": "a"}, start_time=1002.0)
+    rec.on_request("GET", "/img", 20.0, response=SimpleNamespace(status_code=200, content=b"PNG"),
+                   context={"request_id": "a"}, start_time=1003.0)
+    row = rec.finish("a")
+    rec.close()
+    assert row["status"] == "OK" and row["error"] == "" and row["jecc_status"] == "reached"
+    assert row["attempts"] == 2 and row["fetch_attempts"] == 2 and row["http_status"] == 200
+    assert row["submit_s"] == pytest.approx(1.4) and row["fetch_s"] == pytest.approx(1.02)
+    assert not any(k.startswith("_") for k in json.loads((tmp_path / "r.jsonl").read_text()))
+
+
+def test_plan_without_retry_window_reads_the_default(tmp_path):
+    plan = make_plan(tmp_path)
+    d = json.loads(plan.to_json())
+    del d["retry_for_s"]
+    assert Plan.from_json(json.dumps(d)).retry_for_s == 60.0
+    plan.retry_for_s = 0.0
+    assert Plan.from_json(plan.to_json()).retry_for_s == 0.0
+
+
+def test_plan_keeps_the_ca_and_has_no_token_field(tmp_path):
+    plan = make_plan(tmp_path)
+    assert Plan.from_json(plan.to_json()).tls_ca == ""
+    plan.tls_ca = "/etc/edsc/ca.pem"
+    assert Plan.from_json(plan.to_json()).tls_ca == "/etc/edsc/ca.pem"
+    assert "token" not in json.loads(plan.to_json())

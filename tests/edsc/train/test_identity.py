@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from edsc.train.common import augment
+from edsc.train.augment import augment
 from edsc.train.identity import IdentityTrainConfig, evaluate_identity, identity_augment, train_identity
 from shared.errors import InvalidArgumentError
 from shared.models.identity import build_identity_encoder

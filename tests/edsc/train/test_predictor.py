@@ -1,4 +1,5 @@
-"""Tests of edsc/train/predictor.py and the shared training utilities it uses (edsc/train/common.py).
+"""Tests of edsc/train/predictor.py and the shared training utilities it uses (edsc/train/rundir.py, schedule.py,
+augment.py; edsc/world/seeds.py, faces.py).
 
 Tiny configs only (32 px faces, a few-thousand-parameter CNN, a handful of steps): this file checks mechanics
 (labels, determinism, resumption, logs, files), not the quality a real run reaches.
@@ -12,21 +13,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from edsc.train.common import (
-    AugmentConfig,
-    CSVLog,
-    FacePool,
-    FaceStream,
-    RunDir,
-    augment,
-    heldout_faces,
-    images_to_uint8,
-    jpeg_like,
-    lr_at,
-    make_generator,
-    stable_seed,
-    uint8_to_images,
-)
+from edsc.train.augment import AugmentConfig, augment, jpeg_like
+from edsc.train.rundir import CSVLog, RunDir
+from edsc.train.schedule import lr_at
+from edsc.world.faces import FacePool, FaceStream, heldout_faces, images_to_uint8, uint8_to_images
+from edsc.world.seeds import make_generator, stable_seed
 from edsc.train.predictor import PredictorTrainConfig, degree_targets, evaluate_predictor, train_predictor
 from shared.errors import InvalidArgumentError
 from shared.models.predictor import build_predictor

@@ -8,7 +8,7 @@ import pytest
 from edsc.train.generator import GeneratorTrainConfig
 from edsc.train.recipe import CUDA_GENERATOR_PHASES, _CUDA_GENERATOR_COMMON
 
-DOCS = Path(__file__).resolve().parents[3] / "docs" / "generator-training"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "results" / "generator-training"
 
 
 @pytest.mark.parametrize("name,overrides", [(n, o) for n, o, _ in CUDA_GENERATOR_PHASES])

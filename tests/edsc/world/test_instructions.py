@@ -1,4 +1,5 @@
-"""Tests of edsc/world/instructions.py: the labelled instruction corpus of the instruction parser."""
+"""Tests of edsc/world/ instructions, templates, patterns, noise, out_of_scope and scope_heldout: the corpora of
+the instruction parser."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from edsc.world import instructions as ins
 from edsc.world.instructions import (ATTRIBUTES, MAX_DEGREE, MODES, LabelledInstruction, generate,
                                      generate_for_state, templates, vocabulary_words)
+from edsc.world.noise import TOKEN_RE, typo_eligible
+from edsc.world.out_of_scope import CATEGORIES, generate_out_of_scope
+from edsc.world.patterns import pattern_parts
+from edsc.world.scope_heldout import HELD_OUT, held_out
 from shared.errors import InvalidArgumentError
 from shared.models.language import tokenize
 
@@ -110,7 +114,7 @@ def test_counts_are_in_the_text(train_clean, val_clean):
         elif x.mode == "indefinite":
             assert not toks & ALL_COUNT_TOKENS, x
         else:
-            slots = ins._pattern_parts(by_id[x.template_id].pattern)[1]
+            slots = pattern_parts(by_id[x.template_id].pattern)[1]
             if "d" in slots or "level" in slots:
                 level = {0: {"zero", "0"}, **COUNT_TOKENS}[x.target] - {"single"}
                 assert toks & level, x
@@ -159,8 +163,8 @@ def test_typo_rate(rate):
         ct, nt = c.text.split(" "), n.text.split(" ")
         assert len(ct) == len(nt)
         for a, b in zip(ct, nt):
-            core = ins._TOKEN_RE.match(a).group(2)
-            if ins._typo_eligible(core):
+            core = TOKEN_RE.match(a).group(2)
+            if typo_eligible(core):
                 eligible += 1
                 if a != b:
                     changed += 1
@@ -213,7 +217,46 @@ def test_invalid_arguments():
         vocabulary_words("dev")
 
 
-def test_print_samples():
-    """Shows a few sentences (run with -s)."""
-    for x in generate(20, "val", seed=0):
-        print(f"{x.template_id:16s} {x.text!r:70s} {x.label_dict()}")
+def test_rendered_sentences_are_well_formed():
+    """No pattern syntax, doubled spaces or dangling commas survive rendering; fillers stay fillers."""
+    for x in generate(600, "all", seed=4, typo_rate=0.0) + generate(600, "val", seed=5, typo_rate=0.0):
+        assert x.text and x.text == x.text.strip(), x.text
+        assert not set(x.text) & set("{}[]|"), x.text
+        assert "  " not in x.text and ",," not in x.text and not x.text.startswith(","), x.text
+        assert tokenize(x.text)
+
+
+def test_pattern_parts():
+    assert pattern_parts("make the {noun} [a bit] (longer|{cmp})") == (("make the ", " ", "a bit", " ", "longer"),
+                                                                        ("noun", "cmp"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Out-of-scope sentences
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_out_of_scope_generator():
+    a = generate_out_of_scope(400, seed=3)
+    assert a == generate_out_of_scope(400, seed=3)
+    assert [x.text for x in a] != [x.text for x in generate_out_of_scope(400, seed=4)]
+    counts = Counter(x.category for x in a)
+    assert set(counts) == set(CATEGORIES) and max(counts.values()) - min(counts.values()) <= 1
+    assert all(x.text for x in a)
+    assert not any(set(x.text) & set("{}[]|") for x in a if x.category not in ("punctuation", "gibberish"))
+    with pytest.raises(InvalidArgumentError):
+        generate_out_of_scope(-1)
+    with pytest.raises(InvalidArgumentError):
+        generate_out_of_scope(3, typo_rate=2.0)
+
+
+def test_held_out_is_apart_from_training_and_from_edit_requests():
+    items = held_out()
+    assert len(items) >= 200 and len({t for _, t in items}) == len(items)
+    assert set(HELD_OUT) >= {"face_part", "image", "off_topic", "gibberish", "punctuation", "empty", "foreign"}
+    key = lambda text: " ".join(tokenize(text))  # noqa: E731 - what the parser sees
+    # punctuation and whitespace are refused before the encoder, and short strings of them repeat by chance
+    held = {key(t) for c, t in items if c not in ("punctuation", "empty")}
+    training = {key(x.text) for x in generate_out_of_scope(20000, seed=0, typo_rate=0.0)}
+    assert not held & training
+    edits = {key(x.text) for x in generate(6000, "all", seed=0, typo_rate=0.0)}
+    assert not held & edits

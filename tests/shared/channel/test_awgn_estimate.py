@@ -66,3 +66,39 @@ def test_bad_input_is_refused():
         awgn_estimate(torch.ones(2, 4), math.nan)
     with pytest.raises(InvalidArgumentError, match="power"):
         awgn_estimate(torch.ones(2, 4), 0.0, power=0.0)
+
+
+def test_header_gain_is_the_float16_header_of_the_emulator():
+    from channel_emulator.link import gain_header
+    from shared.channel.awgn_estimate import header_gain
+
+    scale = torch.tensor([0.013, 0.5, 1.0, 3.7, 1e-6, 1e6])
+    assert torch.equal(header_gain(1.0 / scale), gain_header(scale))
+
+
+def test_header_option_rounds_the_gain_and_stops_its_gradient():
+    x = _messages().requires_grad_(True)
+    exact = awgn_estimate(x, 6.0, generator=torch.Generator().manual_seed(2))
+    rounded = awgn_estimate(x, 6.0, generator=torch.Generator().manual_seed(2), header=True)
+    rel = ((rounded - exact).norm(dim=1) / exact.norm(dim=1)).detach()
+    assert (rel < 5e-4).all() and (rel > 0).any()
+    grad_exact, = torch.autograd.grad(exact.sum(), x)
+    grad_rounded, = torch.autograd.grad(rounded.sum(), x)
+    assert not torch.allclose(grad_exact, grad_rounded)          # the exact gain is differentiable, the header not
+    flat = awgn_estimate(x, 6.0, rescale=False, generator=torch.Generator().manual_seed(2), header=True)
+    same = awgn_estimate(x, 6.0, rescale=False, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(flat, same)                               # without rescale there is no gain to round
+
+
+@pytest.mark.parametrize("rescale,header", [(True, False), (True, True), (False, False)])
+def test_mean_is_the_estimate_without_its_noise(rescale, header):
+    from shared.channel.awgn_estimate import awgn_mean
+
+    x = _messages()
+    draws = torch.stack([awgn_estimate(x, 0.0, rescale=rescale, header=header,
+                                       generator=torch.Generator().manual_seed(i)) for i in range(400)])
+    mean = awgn_mean(x, 0.0, rescale=rescale, header=header)
+    assert torch.allclose(draws.mean(0), mean, atol=0.1 * float(mean.abs().max()))
+    beta = 1 / (1 + 10 ** 0.0)
+    expected = beta * x if rescale else beta * x / (x.norm(dim=1, keepdim=True) / 16)   # α = sqrt(k/2)/|x|, k = 512
+    assert torch.allclose(mean, expected, rtol=1e-3 if header else 1e-5)

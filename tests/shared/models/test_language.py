@@ -71,6 +71,19 @@ def test_vocabulary_build_min_count_and_order():
     assert vocab.decode([5, 4, 2, 5]) == ["make", "bangs", "<END>"]
 
 
+def test_vocabulary_edit_counts_from_in_scope_sentences_only():
+    vocab = Vocabulary.build(["make the bangs longer", "make him older"], out_of_scope=["make the nose bigger"])
+    assert "nose" in vocab and vocab.counts["make"] == 3 and vocab.counts["nose"] == 1
+    assert vocab.edit_counts["make"] == 2 and vocab.edit_counts.get("nose", 0) == 0
+    d = json.loads(json.dumps(vocab.to_dict()))
+    assert d["edit_token_counts"] == vocab.edit_counts
+    again = Vocabulary.from_dict(d)
+    assert again.edit_counts == vocab.edit_counts and again.counts == vocab.counts
+    plain = Vocabulary.build(["make the bangs longer"])           # no out-of-scope sentences: the same counts
+    assert plain.edit_counts == plain.counts and "edit_token_counts" not in plain.to_dict()
+    assert Vocabulary.from_dict(plain.to_dict()).edit_counts == plain.counts
+
+
 def test_vocabulary_reads_talk2edit_file_and_round_trips(tmp_path):
     # Talk-to-Edit's language/templates/vocab.json layout: {"text_token_to_idx": {...}}
     t2e = {"text_token_to_idx": {"<NULL>": 0, "<START>": 1, "<END>": 2, "<UNK>": 3, "?": 4, "a": 5,

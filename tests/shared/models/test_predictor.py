@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -241,17 +240,6 @@ def test_small_cnn_config_round_trip_and_size():
     out = model(torch.rand(3, 3, 64, 64) * 2 - 1)  # other sizes are resized to 128
     assert out.shape == (3, 5, 6)
     assert set(model.state_dict()) >= {"trunk.0.0.weight", "heads.bangs.weight", "heads.age.bias"}
-
-
-def test_small_cnn_cpu_latency():
-    model = SmallCNNPredictor().eval()
-    x = torch.rand(8, 3, 128, 128) * 2 - 1
-    with torch.no_grad():
-        model(x)
-        t0 = time.perf_counter()
-        for _ in range(3):
-            model(x)
-    assert (time.perf_counter() - t0) / 3 < 2.0  # generous: a few ms on an idle core
 
 
 def test_build_predictor():

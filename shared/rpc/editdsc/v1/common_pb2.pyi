@@ -168,7 +168,7 @@ class SideInfo(_message.Message):
     def __init__(self, snr_db: _Optional[float] = ..., no: _Optional[float] = ..., es: _Optional[float] = ..., csi: _Optional[_Union[CsiMode, str]] = ..., k: _Optional[int] = ..., model: _Optional[str] = ..., layout_json: _Optional[str] = ..., h: _Optional[_Union[Tensor, _Mapping]] = ..., pilots: _Optional[_Union[Tensor, _Mapping]] = ..., tx_gain: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
 
 class RequestInfo(_message.Message):
-    __slots__ = ("request_id", "session_id", "session_turn", "instruction", "edit", "outcome", "channel", "k", "cbr", "resolution", "bundle_version", "timings", "inversion_lpips", "submitted_unix")
+    __slots__ = ("request_id", "session_id", "session_turn", "instruction", "edit", "outcome", "channel", "k", "cbr", "resolution", "bundle_version", "timings", "inversion_lpips", "submitted_unix", "principal")
     class TimingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -190,6 +190,7 @@ class RequestInfo(_message.Message):
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     INVERSION_LPIPS_FIELD_NUMBER: _ClassVar[int]
     SUBMITTED_UNIX_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     session_id: str
     session_turn: int
@@ -204,7 +205,8 @@ class RequestInfo(_message.Message):
     timings: _containers.ScalarMap[str, float]
     inversion_lpips: float
     submitted_unix: float
-    def __init__(self, request_id: _Optional[str] = ..., session_id: _Optional[str] = ..., session_turn: _Optional[int] = ..., instruction: _Optional[str] = ..., edit: _Optional[_Union[Edit, _Mapping]] = ..., outcome: _Optional[_Union[EditOutcome, _Mapping]] = ..., channel: _Optional[_Union[ChannelParams, _Mapping]] = ..., k: _Optional[int] = ..., cbr: _Optional[float] = ..., resolution: _Optional[int] = ..., bundle_version: _Optional[str] = ..., timings: _Optional[_Mapping[str, float]] = ..., inversion_lpips: _Optional[float] = ..., submitted_unix: _Optional[float] = ...) -> None: ...
+    principal: str
+    def __init__(self, request_id: _Optional[str] = ..., session_id: _Optional[str] = ..., session_turn: _Optional[int] = ..., instruction: _Optional[str] = ..., edit: _Optional[_Union[Edit, _Mapping]] = ..., outcome: _Optional[_Union[EditOutcome, _Mapping]] = ..., channel: _Optional[_Union[ChannelParams, _Mapping]] = ..., k: _Optional[int] = ..., cbr: _Optional[float] = ..., resolution: _Optional[int] = ..., bundle_version: _Optional[str] = ..., timings: _Optional[_Mapping[str, float]] = ..., inversion_lpips: _Optional[float] = ..., submitted_unix: _Optional[float] = ..., principal: _Optional[str] = ...) -> None: ...
 
 class ChannelReport(_message.Message):
     __slots__ = ("model", "snr_db", "seed", "channel_uses", "data_uses", "pilot_uses", "measured_es_n0_db", "report_json")

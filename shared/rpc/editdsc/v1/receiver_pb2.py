@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from shared.rpc.editdsc.v1 import common_pb2 as editdsc_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65\x64itdsc/v1/receiver.proto\x12\neditdsc.v1\x1a\x17\x65\x64itdsc/v1/common.proto\"\xe0\x01\n\x0e\x44\x65liverRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12$\n\x08received\x18\x02 \x01(\x0b\x32\x12.editdsc.v1.Tensor\x12\'\n\tside_info\x18\x03 \x01(\x0b\x32\x14.editdsc.v1.SideInfo\x12\x31\n\x0e\x63hannel_report\x18\x04 \x01(\x0b\x32\x19.editdsc.v1.ChannelReport\x12%\n\x04info\x18\x05 \x01(\x0b\x32\x17.editdsc.v1.RequestInfo\x12\x11\n\tequalizer\x18\x06 \x01(\t\"\xbe\x01\n\x0f\x44\x65liverResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0bresult_path\x18\x02 \x01(\t\x12\x39\n\x07timings\x18\x03 \x03(\x0b\x32(.editdsc.v1.DeliverResponse.TimingsEntry\x12\x17\n\x0freceived_snr_db\x18\x04 \x01(\x01\x1a.\n\x0cTimingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x32U\n\x0fReceiverService\x12\x42\n\x07\x44\x65liver\x12\x1a.editdsc.v1.DeliverRequest\x1a\x1b.editdsc.v1.DeliverResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65\x64itdsc/v1/receiver.proto\x12\neditdsc.v1\x1a\x17\x65\x64itdsc/v1/common.proto\"\xe0\x01\n\x0e\x44\x65liverRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12$\n\x08received\x18\x02 \x01(\x0b\x32\x12.editdsc.v1.Tensor\x12\'\n\tside_info\x18\x03 \x01(\x0b\x32\x14.editdsc.v1.SideInfo\x12\x31\n\x0e\x63hannel_report\x18\x04 \x01(\x0b\x32\x19.editdsc.v1.ChannelReport\x12%\n\x04info\x18\x05 \x01(\x0b\x32\x17.editdsc.v1.RequestInfo\x12\x11\n\tequalizer\x18\x06 \x01(\t\"\xd0\x01\n\x0f\x44\x65liverResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0bresult_path\x18\x02 \x01(\t\x12\x39\n\x07timings\x18\x03 \x03(\x0b\x32(.editdsc.v1.DeliverResponse.TimingsEntry\x12\x17\n\x0freceived_snr_db\x18\x04 \x01(\x01\x12\x10\n\x08replayed\x18\x05 \x01(\x08\x1a.\n\x0cTimingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x32U\n\x0fReceiverService\x12\x42\n\x07\x44\x65liver\x12\x1a.editdsc.v1.DeliverRequest\x1a\x1b.editdsc.v1.DeliverResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,9 +37,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELIVERREQUEST']._serialized_start=67
   _globals['_DELIVERREQUEST']._serialized_end=291
   _globals['_DELIVERRESPONSE']._serialized_start=294
-  _globals['_DELIVERRESPONSE']._serialized_end=484
-  _globals['_DELIVERRESPONSE_TIMINGSENTRY']._serialized_start=438
-  _globals['_DELIVERRESPONSE_TIMINGSENTRY']._serialized_end=484
-  _globals['_RECEIVERSERVICE']._serialized_start=486
-  _globals['_RECEIVERSERVICE']._serialized_end=571
+  _globals['_DELIVERRESPONSE']._serialized_end=502
+  _globals['_DELIVERRESPONSE_TIMINGSENTRY']._serialized_start=456
+  _globals['_DELIVERRESPONSE_TIMINGSENTRY']._serialized_end=502
+  _globals['_RECEIVERSERVICE']._serialized_start=504
+  _globals['_RECEIVERSERVICE']._serialized_end=589
 # @@protoc_insertion_point(module_scope)

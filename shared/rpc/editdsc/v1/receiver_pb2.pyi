@@ -24,7 +24,7 @@ class DeliverRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., received: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., side_info: _Optional[_Union[_common_pb2.SideInfo, _Mapping]] = ..., channel_report: _Optional[_Union[_common_pb2.ChannelReport, _Mapping]] = ..., info: _Optional[_Union[_common_pb2.RequestInfo, _Mapping]] = ..., equalizer: _Optional[str] = ...) -> None: ...
 
 class DeliverResponse(_message.Message):
-    __slots__ = ("request_id", "result_path", "timings", "received_snr_db")
+    __slots__ = ("request_id", "result_path", "timings", "received_snr_db", "replayed")
     class TimingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -36,8 +36,10 @@ class DeliverResponse(_message.Message):
     RESULT_PATH_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     RECEIVED_SNR_DB_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     result_path: str
     timings: _containers.ScalarMap[str, float]
     received_snr_db: float
-    def __init__(self, request_id: _Optional[str] = ..., result_path: _Optional[str] = ..., timings: _Optional[_Mapping[str, float]] = ..., received_snr_db: _Optional[float] = ...) -> None: ...
+    replayed: bool
+    def __init__(self, request_id: _Optional[str] = ..., result_path: _Optional[str] = ..., timings: _Optional[_Mapping[str, float]] = ..., received_snr_db: _Optional[float] = ..., replayed: _Optional[bool] = ...) -> None: ...

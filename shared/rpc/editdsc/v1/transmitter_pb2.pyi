@@ -28,7 +28,7 @@ class SubmitRequest(_message.Message):
     def __init__(self, image: _Optional[bytes] = ..., instruction: _Optional[str] = ..., channel: _Optional[_Union[_common_pb2.ChannelParams, _Mapping]] = ..., seed: _Optional[int] = ..., session_id: _Optional[str] = ..., request_id: _Optional[str] = ..., inversion_steps: _Optional[int] = ..., edit_steps: _Optional[int] = ...) -> None: ...
 
 class SubmitResponse(_message.Message):
-    __slots__ = ("request_id", "session_id", "session_turn", "edit", "outcome", "k", "channel_uses", "cbr", "timings", "bundle_version", "channel_report", "result_path", "batch_size", "inverted")
+    __slots__ = ("request_id", "session_id", "session_turn", "edit", "outcome", "k", "channel_uses", "cbr", "timings", "bundle_version", "channel_report", "result_path", "batch_size", "inverted", "replayed", "served_by")
     class TimingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +50,8 @@ class SubmitResponse(_message.Message):
     RESULT_PATH_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     INVERTED_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    SERVED_BY_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     session_id: str
     session_turn: int
@@ -64,7 +66,9 @@ class SubmitResponse(_message.Message):
     result_path: str
     batch_size: int
     inverted: bool
-    def __init__(self, request_id: _Optional[str] = ..., session_id: _Optional[str] = ..., session_turn: _Optional[int] = ..., edit: _Optional[_Union[_common_pb2.Edit, _Mapping]] = ..., outcome: _Optional[_Union[_common_pb2.EditOutcome, _Mapping]] = ..., k: _Optional[int] = ..., channel_uses: _Optional[int] = ..., cbr: _Optional[float] = ..., timings: _Optional[_Mapping[str, float]] = ..., bundle_version: _Optional[str] = ..., channel_report: _Optional[_Union[_common_pb2.ChannelReport, _Mapping]] = ..., result_path: _Optional[str] = ..., batch_size: _Optional[int] = ..., inverted: _Optional[bool] = ...) -> None: ...
+    replayed: bool
+    served_by: str
+    def __init__(self, request_id: _Optional[str] = ..., session_id: _Optional[str] = ..., session_turn: _Optional[int] = ..., edit: _Optional[_Union[_common_pb2.Edit, _Mapping]] = ..., outcome: _Optional[_Union[_common_pb2.EditOutcome, _Mapping]] = ..., k: _Optional[int] = ..., channel_uses: _Optional[int] = ..., cbr: _Optional[float] = ..., timings: _Optional[_Mapping[str, float]] = ..., bundle_version: _Optional[str] = ..., channel_report: _Optional[_Union[_common_pb2.ChannelReport, _Mapping]] = ..., result_path: _Optional[str] = ..., batch_size: _Optional[int] = ..., inverted: _Optional[bool] = ..., replayed: _Optional[bool] = ..., served_by: _Optional[str] = ...) -> None: ...
 
 class SubmitStreamRequest(_message.Message):
     __slots__ = ("submit",)
