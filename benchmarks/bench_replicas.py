@@ -15,7 +15,6 @@ import io
 import json
 import os
 import random
-import socket
 import sys
 import tempfile
 import time
@@ -29,26 +28,9 @@ from PIL import Image
 sys.path.insert(0, os.getcwd())
 
 from edsc.client import EditDSCClient  # noqa: E402
-from edsc.launcher import Launcher, Ports  # noqa: E402
+from edsc.launcher import Launcher, Ports, consecutive_free_ports  # noqa: E402
 from edsc.pgserver import TempPostgres  # noqa: E402
 
-
-def consecutive_free(n: int) -> int:
-    for _ in range(200):
-        base = random.randint(20000, 60000 - n)
-        socks = []
-        try:
-            for i in range(n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", base + i))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
 
 
 def image(seed: int) -> bytes:
@@ -58,7 +40,7 @@ def image(seed: int) -> bytes:
 
 
 def run(replicas: int, url: str, bundle: Path, args) -> dict:
-    base = consecutive_free(8)
+    base = consecutive_free_ports(8)
     root = Path(tempfile.mkdtemp(prefix="edsc-replicas-"))
     launcher = Launcher(ports=Ports(base, base + 3, base + 4, base + 5, 0, 0), bundle=bundle, store_dir=root / "s",
                         log_dir=root / "logs", transmitter_replicas=replicas, database_url=url,

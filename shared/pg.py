@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import zlib
 from typing import Callable, Sequence
 
 from shared.errors import EditDSCError
@@ -38,12 +37,12 @@ def connect_pool(url: str, size: int = 4):
 
 def migrate(pool, component: str, migrations: Sequence[str]) -> int:
     """Apply ``migrations[v:]`` where ``v`` is the component's recorded version; returns the new version."""
-    lock = zlib.crc32(component.encode())
     with pool.connection() as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT PRIMARY KEY, version INTEGER "
-                     "NOT NULL)")
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+            # one lock for every component: replicas starting together must not race on CREATE TABLE either
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (0x6564_7363,))
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT PRIMARY KEY, version "
+                         "INTEGER NOT NULL)")
             row = conn.execute("SELECT version FROM schema_migrations WHERE component = %s", (component,)).fetchone()
             version = int(row[0]) if row else 0
             if version > len(migrations):

@@ -1,10 +1,12 @@
-"""Shared fixtures: a tiny random-init bundle (session-wide) and test images."""
+"""Shared fixtures: a tiny random-init bundle (session-wide), test images, the services, PostgreSQL."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+from edsc.launcher import free_ports  # noqa: F401 - tests import it from here too
 from PIL import Image
 
 
@@ -23,20 +25,6 @@ def astronaut_png(tmp_path_factory) -> Path:
     Image.fromarray(data.astronaut()).save(path)
     return path
 
-
-def free_ports(n: int) -> list[int]:
-    """``n`` free TCP ports on loopback (bound once, then released)."""
-    import socket
-
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import io
 import json
 import os
 import signal
-import socket
 import threading
 import time
 from collections import Counter
@@ -22,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from edsc.client import EditDSCClient
-from edsc.launcher import Launcher, Ports, RestartPolicy
+from edsc.launcher import Launcher, Ports, RestartPolicy, free_ports
 
 CLIENTS = 3
 STEPS = {"inversion_steps": 3, "edit_steps": 3}
@@ -31,17 +30,6 @@ KILL_ORDER = ("transmitter", "channel", "receiver")
 LOAD_LIMIT_S = 300.0          # the whole load phase, kills included, must end within this
 RETRY_FOR_S = 150.0
 
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def png_bytes(seed: int, size: int = 72) -> bytes:

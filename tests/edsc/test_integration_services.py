@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,20 +16,9 @@ from PIL import Image
 
 from edsc.client import EditDSCClient, ServiceCallError
 from shared.rpc.healthcheck import health_status
-from edsc.launcher import Launcher, Ports
+from edsc.launcher import Launcher, Ports, free_ports
 from edsc.random_bundle import make_random_bundle
 
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def png_bytes(seed: int = 0, size: int = 96) -> bytes:

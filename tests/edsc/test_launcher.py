@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,23 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from edsc.launcher import SERVICES, Launcher, Ports, RestartPolicy, Supervisor
+from edsc.launcher import SERVICES, Launcher, Ports, RestartPolicy, Supervisor, free_ports
 from shared.config import REPO_ROOT
 
 FAST_ENV = {"EDSC_DEVICE": "cpu", "EDSC_TRANSMITTER_INVERSION_STEPS": "2", "EDSC_TRANSMITTER_EDIT_STEPS": "2",
             "EDSC_TRANSMITTER_TORCH_THREADS": "1"}
 
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 # ------------------------------------------------------------------------------------------ the policy, no processes

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import random
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,29 +18,11 @@ import pytest
 from PIL import Image
 
 from edsc.client import EditDSCClient
-from edsc.launcher import Launcher, Ports, RestartPolicy
+from edsc.launcher import Launcher, Ports, RestartPolicy, consecutive_free_ports as consecutive_free
 from edsc.random_bundle import make_random_bundle
 
 pytestmark = pytest.mark.slow
 
-
-def consecutive_free(n: int) -> int:
-    """A base port with ``n`` free consecutive ports on loopback."""
-    for _ in range(200):
-        base = random.randint(20000, 60000 - n)
-        socks = []
-        try:
-            for i in range(n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", base + i))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
 
 
 def png_bytes(seed: int) -> bytes:

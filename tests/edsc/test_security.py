@@ -19,14 +19,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edsc.launcher import Launcher, Ports
+from edsc.launcher import Launcher, Ports, free_ports
 from edsc.random_bundle import make_random_bundle
 from shared.config import REPO_ROOT
 from shared.rpc.editdsc.v1 import (channel_pb2, channel_pb2_grpc, common_pb2, receiver_pb2, receiver_pb2_grpc,
                                    transmitter_pb2, transmitter_pb2_grpc)
 from shared.rpc.healthcheck import health_status
 from shared.tls import client_credentials, ensure_local_ca, make_ca, make_leaf
-from tests.conftest import free_ports
 
 TOKENS = {"alice": "alice-token-0123456789abcdef", "bob": "bob-token-0123456789abcdef",
           "root": "root-token-0123456789abcdef", "carol": "carol-token-0123456789abcdef"}
