@@ -20,7 +20,6 @@ import argparse
 import io
 import json
 import os
-import socket
 import sys
 import tempfile
 import threading
@@ -35,20 +34,11 @@ from PIL import Image
 
 sys.path.insert(0, os.getcwd())
 
-from edsc.launcher import Launcher, Ports  # noqa: E402
+from edsc.launcher import Launcher, Ports, free_ports  # noqa: E402
 from shared.rpc.editdsc.v1 import common_pb2, transmitter_pb2, transmitter_pb2_grpc  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def rss_mb(pid: int) -> float:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import socket
 import statistics
 import sys
 import tempfile
@@ -29,21 +28,12 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edsc.client import EditDSCClient  # noqa: E402
-from edsc.launcher import Launcher, Ports  # noqa: E402
+from edsc.launcher import Launcher, Ports, free_ports  # noqa: E402
 from edsc.random_bundle import make_random_bundle  # noqa: E402
 
 COMPUTE_KEYS = ("inversion_s", "jecc_s", "adapter_s", "parse_s", "channel.channel_s", "receiver.equalize_s",
                 "receiver.adapter_s", "receiver.generator_s", "receiver.encode_png_s")
 
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def image(seed: int) -> bytes:

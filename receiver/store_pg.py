@@ -8,7 +8,6 @@ changes are versioned migrations applied at start (:mod:`shared.pg`).
 
 from __future__ import annotations
 
-import threading
 from typing import Optional
 
 from receiver.store import ResultStore, StoredResult, make_cursor, parse_cursor
@@ -49,7 +48,6 @@ class PostgresResultStore(ResultStore):
         self.pool = connect_pool(url, pool_size)
         self.schema_version = migrate(self.pool, "receiver_results", MIGRATIONS)
         self._listener = Listener(url, CHANNEL, self._notify)
-        self._closed = threading.Event()
 
     def close(self) -> None:
         self._listener.close()

@@ -103,7 +103,7 @@ class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
         self.flights = Flights()
         self._runner = ThreadPoolExecutor(max_workers=settings.max_in_flight, thread_name_prefix="flight")
         self._session_locks = [threading.Lock() for _ in range(SESSION_LOCKS)]
-        self._computed: dict[str, tuple[str, float, TxOutput, int, float]] = {}
+        self._computed: dict[str, tuple[str, TxOutput, int, float]] = {}   # fingerprint, output, turn, when
         self._computed_lock = threading.Lock()
         self.pipeline: TransmitterPipeline | None = None
         self.batcher: MicroBatcher | None = None
@@ -312,11 +312,11 @@ class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
         """The model, or the output of an earlier attempt whose forward failed."""
         now = time.monotonic()
         with self._computed_lock:
-            for key in [k for k, v in self._computed.items() if now - v[4] > COMPUTED_TTL_S]:
+            for key in [k for k, v in self._computed.items() if now - v[3] > COMPUTED_TTL_S]:
                 del self._computed[key]
             kept = self._computed.get(f"{plan.owner}/{plan.rid}")
-        if kept is not None and kept[0] == plan.fingerprint and kept[3] == turn:
-            return kept[2], 0, 0.0, 0.0
+        if kept is not None and kept[0] == plan.fingerprint and kept[2] == turn:
+            return kept[1], 0, 0.0, 0.0
         job = Job(edit=plan.edit, snr_db=plan.snr_db, image=plan.image, w_start=w_start,
                   inversion_steps=plan.inversion_steps, edit_steps=plan.edit_steps, progress=flight.progress,
                   cancelled=flight.cancelled)
@@ -325,7 +325,7 @@ class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
         self.metrics.observe_queue("Submit", queue_s)
         self.metrics.observe_compute("Submit", compute_s)
         with self._computed_lock:
-            self._computed[f"{plan.owner}/{plan.rid}"] = (plan.fingerprint, 0.0, out, turn, time.monotonic())
+            self._computed[f"{plan.owner}/{plan.rid}"] = (plan.fingerprint, out, turn, time.monotonic())
             while len(self._computed) > COMPUTED_KEPT:
                 self._computed.pop(next(iter(self._computed)))
         return out, job.batch_size, queue_s, compute_s
