@@ -146,7 +146,19 @@ def response_to_dict(r: transmitter_pb2.SubmitResponse) -> dict[str, Any]:
         "channel_uses": r.channel_uses, "cbr": r.cbr, "timings": dict(r.timings), "bundle_version": r.bundle_version,
         "channel_report": report_to_dict(r.channel_report), "result_path": r.result_path, "batch_size": r.batch_size,
         "inverted": r.inverted, "replayed": r.replayed, "served_by": r.served_by,
+        "scheme": r.scheme or "editdsc",
+        "generative": _generative_dict(r) if r.scheme == "generative" else None,
     }
+
+
+def _generative_dict(r: transmitter_pb2.SubmitResponse) -> dict[str, Any]:
+    """The generative scheme's parameters in force, with k and the CBR in both conventions."""
+    from shared.rpc.convert import generative_to_dict
+
+    d = generative_to_dict(r.generative)
+    # r.cbr counts real values (k / 3R²); complex channel uses are half as many
+    d.update({"k_real": r.k, "k_complex": r.k // 2, "cbr_real": r.cbr, "cbr_complex": r.cbr / 2})
+    return d
 
 
 class _StreamBrokeOff(Exception):
@@ -214,13 +226,17 @@ class EditDSCClient:
     def build_request(image: Optional[bytes], instruction: str, snr_db: float,
                       channel: Optional[Mapping[str, Any]] = None, seed: Optional[int] = None,
                       session_id: str = "", request_id: str = "", inversion_steps: int = 0,
-                      edit_steps: int = 0) -> transmitter_pb2.SubmitRequest:
+                      edit_steps: int = 0, scheme: str = "",
+                      generative: Optional[Mapping[str, Any]] = None) -> transmitter_pb2.SubmitRequest:
         from shared.rpc.convert import channel_params_from_dict
 
         params = channel_params_from_dict({"snr_db": snr_db, **dict(channel or {})})
         req = transmitter_pb2.SubmitRequest(image=image or b"", instruction=instruction, channel=params,
                                             session_id=session_id, request_id=request_id,
-                                            inversion_steps=inversion_steps, edit_steps=edit_steps)
+                                            inversion_steps=inversion_steps, edit_steps=edit_steps, scheme=scheme)
+        if generative is not None:      # {"privacy": str, "k": int, "no_flow": bool, "edit": bool}
+            for name, value in dict(generative).items():
+                setattr(req.generative, name, value)
         if seed is not None:
             req.seed = seed
         return req
@@ -229,14 +245,15 @@ class EditDSCClient:
                channel: Optional[Mapping[str, Any]] = None, *, seed: Optional[int] = None, session_id: str = "",
                request_id: str = "", inversion_steps: int = 0, edit_steps: int = 0,
                on_progress: Optional[ProgressFn] = None, timeout_s: Optional[float] = None,
-               stream: bool = True) -> dict[str, Any]:
-        """Submit one edit; returns the transmitter's answer as a dict (raises :class:`ServiceCallError`).
+               stream: bool = True, scheme: str = "", generative: Optional[Mapping[str, Any]] = None
+               ) -> dict[str, Any]:
+        """Submit one edit (or, with ``scheme="generative"``, one image through the generative scheme); returns the transmitter's answer as a dict (raises :class:`ServiceCallError`).
 
         Without ``request_id`` a random one is chosen, so that every retry carries the same id.
         """
         request_id = request_id or new_request_id()
         req = self.build_request(image, instruction, snr_db, channel, seed, session_id, request_id,
-                                 inversion_steps, edit_steps)
+                                 inversion_steps, edit_steps, scheme, generative)
         metadata = self.metadata(request_id)
         timeout = timeout_s or self.timeout_s
         backoff = Backoff(self.retry_for_s)

@@ -31,7 +31,9 @@ from shared.config import REPO_ROOT
 from shared.rpc.healthcheck import health_status
 
 SERVICES = ("receiver", "channel", "transmitter")     # start order (downstream first)
-MODULES = {"transmitter": "transmitter.server", "channel": "channel_emulator.server", "receiver": "receiver.server"}
+MODULES = {"transmitter": "transmitter.server", "channel": "channel_emulator.server", "receiver": "receiver.server",
+           "web": "edsc.web.server"}
+GRPC_KINDS = ("transmitter", "channel", "receiver")
 
 
 @dataclass
@@ -39,9 +41,10 @@ class Ports:
     transmitter: int = 50051
     channel: int = 50052
     receiver: int = 50053
-    http: int = 8080
+    results: int = 8090                 # the receivers' HTTP API (replicas on consecutive ports)
     transmitter_metrics: int = 9101     # 0: off
     channel_metrics: int = 9102
+    console: int = 0                    # the web console (edsc.web), which also proxies /v1/results; 0: not started
 
 
 def free_ports(n: int) -> list[int]:
@@ -93,7 +96,8 @@ def index_of(name: str) -> int:
 class Launcher:
     """Starts, watches and stops the services on loopback: ``transmitter_replicas`` transmitters on consecutive
     ports from ``ports.transmitter``, one channel service, ``receiver_replicas`` receivers on consecutive gRPC ports
-    from ``ports.receiver`` and HTTP ports from ``ports.http``. Several replicas share results and sessions
+    from ``ports.receiver`` and HTTP ports from ``ports.results``, and, when ``ports.console`` is set, the web
+    console (``web``, a client of the others) on that port. Several replicas share results and sessions
     through ``database_url`` (PostgreSQL); the channel service spreads deliveries over the receivers.
 
     ``tls_dir``: a local CA and per-service certificates there (created when missing), every port over TLS,
@@ -130,9 +134,9 @@ class Launcher:
                                        "--database-url postgresql://… (or EDSC_DATABASE_URL)")
         used: dict[int, str] = {}
         for name in self.names:
-            ports = {"gRPC": self.port_of(name)}
+            ports = {"HTTP" if kind_of(name) == "web" else "gRPC": self.port_of(name)}
             if kind_of(name) == "receiver":
-                ports["HTTP"] = self.ports.http + index_of(name)
+                ports["HTTP"] = self.ports.results + index_of(name)
             metrics = {"transmitter": self.ports.transmitter_metrics, "channel": self.ports.channel_metrics}.get(
                 kind_of(name), 0)
             if metrics:
@@ -143,8 +147,8 @@ class Launcher:
                                                "choose port ranges that do not overlap")
                 used[port] = f"{name} {what}"
         if self.tls_dir is not None:
-            from shared.tls import ensure_local_ca
-            self._certs = ensure_local_ca(self.tls_dir)
+            from shared.tls import SERVICE_NAMES, ensure_local_ca
+            self._certs = ensure_local_ca(self.tls_dir, SERVICE_NAMES + (("web",) if self.ports.console else ()))
         if self.auth_on and self._certs is None:
             import secrets
             self._service_token = secrets.token_urlsafe(32)
@@ -158,15 +162,16 @@ class Launcher:
     def names(self) -> list[str]:
         """Every instance, in start order (downstream first)."""
         return (instance_names("receiver", self.receiver_replicas) + ["channel"]
-                + instance_names("transmitter", self.transmitter_replicas))
+                + instance_names("transmitter", self.transmitter_replicas) + (["web"] if self.ports.console else []))
 
     def port_of(self, name: str) -> int:
         return {"transmitter": self.ports.transmitter, "channel": self.ports.channel,
-                "receiver": self.ports.receiver}[kind_of(name)] + index_of(name)
+                "receiver": self.ports.receiver, "web": self.ports.console}[kind_of(name)] + index_of(name)
 
     @property
     def addresses(self) -> dict[str, str]:
-        return {n: f"{self.host}:{self.port_of(n)}" for n in self.names}
+        """gRPC HOST:PORT of every service (the web console, an HTTP server, is :attr:`console_url`)."""
+        return {n: f"{self.host}:{self.port_of(n)}" for n in self.names if kind_of(n) in GRPC_KINDS}
 
     def target(self, kind: str) -> str:
         """The address clients use for a kind: one HOST:PORT, or a comma-separated list of the replicas."""
@@ -177,7 +182,15 @@ class Launcher:
         return "https" if self._certs else "http"
 
     def http_url_of(self, name: str) -> str:
-        return f"{self.scheme}://{self.host}:{self.ports.http + index_of(name)}"
+        """A receiver's HTTP API (the console's own URL for ``web``)."""
+        if kind_of(name) == "web":
+            return f"{self.scheme}://{self.host}:{self.ports.console}"
+        return f"{self.scheme}://{self.host}:{self.ports.results + index_of(name)}"
+
+    @property
+    def console_url(self) -> Optional[str]:
+        """The web console (which also serves /v1/results by proxy), or None when it is not started."""
+        return self.http_url_of("web") if self.ports.console else None
 
     @property
     def http_url(self) -> str:
@@ -216,20 +229,26 @@ class Launcher:
         metrics = {"transmitter": p.transmitter_metrics, "channel": p.channel_metrics}.get(kind, 0)
         common = {"transmitter": {"CHANNEL_ADDRESS": self.addresses["channel"], "DATA_DIR": data_dir},
                   "channel": {"RECEIVER_ADDRESS": self.target("receiver")},
-                  "receiver": {"HTTP_PORT": p.http + i, "STORE_DIR": store_dir}}[kind]
+                  "receiver": {"HTTP_PORT": p.results + i, "STORE_DIR": store_dir},
+                  "web": {"TRANSMITTER": self.target("transmitter"), "RESULTS": ",".join(self.http_urls),
+                          "AUTH": "1" if self.auth_on else "0"}}[kind]
         common.update({"PORT": self.port_of(name), **({"METRICS_PORT": metrics + i if metrics else 0}
-                                                      if kind != "receiver" else {})})
+                                                      if kind in ("transmitter", "channel") else {})})
         prefix = f"EDSC_{kind.upper()}_"
         env[prefix + "HOST"] = self.host
         for key, value in common.items():
             env[prefix + key] = str(value)
-        if self.database_url:
+        if self.database_url and kind != "web":
             env["EDSC_DATABASE_URL"] = self.database_url
-        if self._certs:
+        if self._certs and kind == "web":       # a client of the services: their CA; its own HTTPS certificate
+            c = self._certs
+            env.update({prefix + "CA": str(c["ca"]), prefix + "TLS_CERT": str(c["web_cert"]),
+                        prefix + "TLS_KEY": str(c["web_key"])})
+        elif self._certs:
             c = self._certs
             env.update({prefix + "TLS_CERT": str(c[f"{kind}_cert"]), prefix + "TLS_KEY": str(c[f"{kind}_key"]),
                         prefix + "TLS_CA": str(c["ca"])})
-        if self._service_token:
+        if self._service_token and kind != "web":        # the console passes its users' tokens, holds none
             env["EDSC_SERVICE_TOKEN"] = self._service_token
         env.update({k: str(v) for k, v in self.env.items()})
         return env
@@ -263,16 +282,17 @@ class Launcher:
 
     def wait_healthy(self, timeout_s: float = 180.0, names: Optional[tuple[str, ...]] = None) -> None:
         names = tuple(self.names) if names is None else names
-        addrs = {n: self.addresses[n] for n in names}
-        ready = [f"{self.http_url_of(n)}/readyz" for n in names if kind_of(n) == "receiver"]
+        addrs = {n: self.addresses[n] for n in names if kind_of(n) in GRPC_KINDS}
+        ready = [f"{self.http_url_of(n)}/readyz" for n in names if kind_of(n) in ("receiver", "web")]
         wait_until_serving(addrs, ready, timeout_s, alive=self.dead, credentials=self.grpc_credentials(),
                            verify=self.http_verify())
 
     def healthy(self, name: str, timeout_s: float = 1.0) -> bool:
-        """The service answers SERVING (a receiver: and its HTTP /readyz answers 200)."""
-        if health_status(self.addresses[name], timeout=timeout_s, credentials=self.grpc_credentials()) != "SERVING":
+        """The service answers SERVING (a receiver: and its HTTP /readyz answers 200; the console: /readyz)."""
+        if kind_of(name) != "web" and health_status(self.addresses[name], timeout=timeout_s,
+                                                    credentials=self.grpc_credentials()) != "SERVING":
             return False
-        if kind_of(name) != "receiver":
+        if kind_of(name) not in ("receiver", "web"):
             return True
         try:
             return httpx.get(f"{self.http_url_of(name)}/readyz", timeout=timeout_s,

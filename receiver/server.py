@@ -1,6 +1,10 @@
 """The receiver service: ``ReceiverService.Deliver`` (gRPC) equalises, picks A_CD for the reported SNR, runs G,
 stores the PNG + metadata durably; the FastAPI app (:mod:`receiver.http`) serves the results.
 
+Two schemes are decoded, by ``RequestInfo.scheme``: ``editdsc`` (or empty; equaliser → A_CD → G) and
+``generative`` (Han et al.: equaliser → codec decoder → flow inverse → head → G, :mod:`receiver.generative`), the
+latter with the k and flow variant named in ``RequestInfo.generative``.
+
 Deliver is idempotent per request id: a result already stored is kept and answered again (``replayed``), nothing
 is decoded twice and nothing is replaced.
 
@@ -18,15 +22,16 @@ import grpc
 import torch
 
 from receiver.decoder import ReceiverPipeline
-from receiver.equalization import RECOVER_EQUALIZERS
+from receiver.equalization import RECOVER_EQUALIZERS, recover
+from receiver.generative import GenerativeDecoder
 from receiver.settings import ReceiverServiceSettings
 from receiver.store import ResultStore, open_result_store
 from shared.bundle import Bundle
 from shared.config import load_settings, pick_device, settings as common_settings
 from shared.errors import EditDSCError, InvalidArgumentError
 from shared.image_io import encode_png
-from shared.rpc.convert import channel_params_to_dict, edit_to_dict, outcome_to_dict, report_to_dict, \
-    side_info_from_proto
+from shared.rpc.convert import channel_params_to_dict, edit_to_dict, generative_to_dict, outcome_to_dict, \
+    report_to_dict, side_info_from_proto
 from shared.rpc.editdsc.v1 import receiver_pb2, receiver_pb2_grpc
 from shared.limits import MAX_INSTRUCTION_CHARS
 from shared.rpc.serving import Handler, Limiter, Security, Server, ServiceMetrics, add_servicer, check_deadline, \
@@ -39,6 +44,7 @@ SERVICE = "editdsc.v1.ReceiverService"
 INTERNAL_METHODS = (f"/{SERVICE}/Deliver",)
 MAX_TIMINGS = 64                 # entries of a timings map that are stored
 MAX_SHORT_TEXT = 128             # bundle versions, edit fields, statuses
+SCHEMES = ("editdsc", "generative")
 
 
 def check_info(info) -> None:
@@ -71,11 +77,14 @@ def info_to_dict(info) -> dict[str, Any]:
         "transmitter_timings": dict(info.timings),
         "inversion_lpips": info.inversion_lpips if info.inversion_lpips >= 0 else None,
         "submitted_unix": info.submitted_unix,
+        "scheme": info.scheme or "editdsc",
+        "generative": generative_to_dict(info.generative) if info.scheme == "generative" else None,
     }
 
 
 class ReceiverServicer(receiver_pb2_grpc.ReceiverServiceServicer):
     def __init__(self, settings: ReceiverServiceSettings, metrics: ServiceMetrics, store: ResultStore):
+        self.generative: GenerativeDecoder | None = None
         self.s = settings
         self.metrics = metrics
         self.store = store
@@ -98,7 +107,25 @@ class ReceiverServicer(receiver_pb2_grpc.ReceiverServiceServicer):
         pipeline = ReceiverPipeline(self.bundle)
         with torch.no_grad():
             pipeline.render(torch.zeros(1, self.bundle.manifest.latent_dim))   # builds the generator
+        self.generative = GenerativeDecoder(self.bundle)
         self.pipeline = pipeline
+
+    def _decode(self, request, received, info, equalizer: str):
+        """Images (1, 3, R, R) and timings of one message, by the scheme its RequestInfo names."""
+        scheme = request.info.scheme or "editdsc"
+        if scheme == "editdsc":
+            latent_dim = self.bundle.manifest.latent_dim
+            if info.k != latent_dim:
+                raise InvalidArgumentError(f"side info k={info.k}; this receiver's bundle decodes k={latent_dim}")
+            return self.pipeline.receive(received, info, equalizer=equalizer)
+        gen = request.info.generative
+        if info.k != gen.k:
+            raise InvalidArgumentError(f"side info k={info.k} but the generative parameters say k={gen.k}")
+        self.generative.bank.variant(gen.k, not gen.no_flow)          # unknown variants: INVALID_ARGUMENT
+        t0 = time.perf_counter()
+        y = recover(received.to(self.bundle.device), info, equalizer)                   # (1, k)
+        images, timings = self.generative.decode(y, gen.k, not gen.no_flow)
+        return images, {"equalize_s": time.perf_counter() - t0 - sum(timings.values()), **timings}
 
     def Deliver(self, request, context):
         t_start = time.perf_counter()
@@ -129,9 +156,9 @@ class ReceiverServicer(receiver_pb2_grpc.ReceiverServiceServicer):
             if received.shape[1] != info.layout.n_uses:
                 raise InvalidArgumentError(f"received symbols have {received.shape[1]} channel uses; the side "
                                            f"info's frame has {info.layout.n_uses}")
-            latent_dim = self.bundle.manifest.latent_dim
-            if info.k != latent_dim:
-                raise InvalidArgumentError(f"side info k={info.k}; this receiver's bundle decodes k={latent_dim}")
+            scheme = request.info.scheme or "editdsc"
+            if scheme not in SCHEMES:
+                raise InvalidArgumentError(f"unknown scheme {quote(scheme, 40)}; use one of {', '.join(SCHEMES)}")
             report = report_to_dict(request.channel_report)
             if len(request.channel_report.report_json) > 16384:
                 raise InvalidArgumentError("the channel report is longer than 16384 bytes")
@@ -139,7 +166,7 @@ class ReceiverServicer(receiver_pb2_grpc.ReceiverServiceServicer):
                 t0 = time.perf_counter()
                 self.metrics.observe_queue("Deliver", t0 - t_start)
                 check_deadline(context, "before decoding")
-                images, rx_t = self.pipeline.receive(received, info, equalizer=equalizer)
+                images, rx_t = self._decode(request, received, info, equalizer)
                 png = encode_png(images[0])
                 t2 = time.perf_counter()
                 self.metrics.observe_compute("Deliver", t2 - t0)

@@ -155,17 +155,34 @@ class ResultStore(ABC):
     def _insert(self, owner: str, result_id: str, created: float, session_id: str, png: bytes, meta: str) -> bool:
         """Insert unless (owner, id) exists; True when inserted."""
 
-    @abstractmethod
-    def get(self, result_id: str, owner: str | None = "") -> StoredResult | None:
-        """``owner``'s result ``result_id`` (``owner=None``: the newest with that id in any namespace)."""
+    #: the columns :meth:`_row` reads from a listed row, and from a row of :meth:`get` (None: the same)
+    columns: str = ""
+    get_columns: Optional[str] = None
+    #: the database driver's parameter placeholder
+    placeholder: str = "?"
 
     @abstractmethod
+    def _fetch_all(self, sql: str, args: list[Any]) -> list[tuple]:
+        """The rows of one query."""
+
+    @abstractmethod
+    def _row(self, row: tuple) -> StoredResult:
+        """A result from a row of :attr:`columns` (or :attr:`get_columns`)."""
+
+    def get(self, result_id: str, owner: str | None = "") -> StoredResult | None:
+        """``owner``'s result ``result_id`` (``owner=None``: the newest with that id in any namespace)."""
+        rows = self._fetch_all(*get_query(self.get_columns or self.columns, self.placeholder, result_id, owner))
+        return self._row(rows[0]) if rows else None
+
     def list(self, limit: int = 50, after: str | None = None, session_id: str | None = None,
              owner: str | None = "") -> tuple[list[StoredResult], str | None]:
         """``owner``'s results (``None``: everyone's), newest first; ``after`` is the cursor of the previous page."""
+        rows = self._fetch_all(*list_query(self.columns, self.placeholder, limit, after, session_id, owner))
+        items = [self._row(r) for r in rows[:limit]]
+        return items, make_cursor(items, len(rows) > limit)
 
-    @abstractmethod
-    def count(self) -> int: ...
+    def count(self) -> int:
+        return int(self._fetch_all("SELECT COUNT(*) FROM results", [])[0][0])
 
     @abstractmethod
     def close(self) -> None: ...
@@ -208,6 +225,36 @@ def make_cursor(items: list[StoredResult], more: bool) -> str | None:
     return f"{items[-1].created!r}:{items[-1].id}" if more and items else None
 
 
+def get_query(columns: str, placeholder: str, result_id: str, owner: str | None) -> tuple[str, list[Any]]:
+    """The SQL and arguments that read ``owner``'s result ``result_id`` (``owner=None``: the newest with that id
+    in any namespace); ``placeholder`` is the driver's (``?`` SQLite, ``%s`` psycopg)."""
+    p = placeholder
+    if owner is None:
+        return f"SELECT {columns} FROM results WHERE id = {p} ORDER BY created DESC LIMIT 1", [result_id]
+    return f"SELECT {columns} FROM results WHERE owner = {p} AND id = {p}", [owner, result_id]
+
+
+def list_query(columns: str, placeholder: str, limit: int, after: str | None, session_id: str | None,
+               owner: str | None) -> tuple[str, list[Any]]:
+    """The SQL and arguments of one page of results, newest first: ``owner``'s (None: everyone's), of
+    ``session_id`` when given, after the cursor ``after``; ``limit + 1`` rows, so the caller can tell whether
+    another page follows."""
+    p = placeholder
+    where, args = [], []
+    if owner is not None:
+        where.append(f"owner = {p}")
+        args.append(owner)
+    if after:
+        created, rid = parse_cursor(after)
+        where.append(f"(created < {p} OR (created = {p} AND id < {p}))")
+        args += [created, created, rid]
+    if session_id:
+        where.append(f"session_id = {p}")
+        args.append(session_id)
+    sql = f"SELECT {columns} FROM results" + (" WHERE " + " AND ".join(where) if where else "")
+    return sql + f" ORDER BY created DESC, id DESC LIMIT {p}", args + [limit + 1]
+
+
 class SQLiteResultStore(ResultStore):
     """Results under ``root``: ``results.sqlite3`` and ``images/<id>.<token>.png``.
 
@@ -219,6 +266,9 @@ class SQLiteResultStore(ResultStore):
     root : the folder (created).
     max_metadata_bytes : a result's metadata JSON may not be longer (bounds every response that lists results).
     """
+
+    columns = COLUMNS
+    placeholder = "?"
 
     def __init__(self, root: str | Path, max_metadata_bytes: int = 32 * 1024):
         super().__init__()
@@ -253,48 +303,13 @@ class SQLiteResultStore(ResultStore):
             (self.images / name).unlink(missing_ok=True)
         return new
 
-    def _row(self, row) -> StoredResult:
+    def _row(self, row: tuple) -> StoredResult:
         return StoredResult(owner=row[0], id=row[1], created=row[2], session_id=row[3] or "",
                             image_path=self.images / row[4], metadata=json.loads(row[5]))
 
-    def get(self, result_id: str, owner: str | None = "") -> StoredResult | None:
-        """``owner``'s result ``result_id`` (``owner=None``: the newest with that id in any namespace)."""
+    def _fetch_all(self, sql: str, args: list[Any]) -> list[tuple]:
         with self._lock:
-            if owner is None:
-                row = self._db.execute(f"SELECT {COLUMNS} FROM results WHERE id = ? ORDER BY created DESC LIMIT 1",
-                                       (result_id,)).fetchone()
-            else:
-                row = self._db.execute(f"SELECT {COLUMNS} FROM results WHERE owner = ? AND id = ?",
-                                       (owner, result_id)).fetchone()
-        return self._row(row) if row else None
-
-    def list(self, limit: int = 50, after: str | None = None, session_id: str | None = None,
-             owner: str | None = "") -> tuple[list[StoredResult], str | None]:
-        """``owner``'s results (``None``: everyone's), newest first; ``after`` is the cursor of the previous page."""
-        sql = f"SELECT {COLUMNS} FROM results"
-        where, args = [], []
-        if owner is not None:
-            where.append("owner = ?")
-            args.append(owner)
-        if after:
-            created, rid = parse_cursor(after)
-            where.append("(created < ? OR (created = ? AND id < ?))")
-            args += [created, created, rid]
-        if session_id:
-            where.append("session_id = ?")
-            args.append(session_id)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created DESC, id DESC LIMIT ?"
-        args.append(limit + 1)
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
-        items = [self._row(r) for r in rows[:limit]]
-        return items, make_cursor(items, len(rows) > limit)
-
-    def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+            return self._db.execute(sql, args).fetchall()
 
 
 def open_result_store(store_dir: str | Path, database_url: str | None = None,

@@ -8,9 +8,9 @@ changes are versioned migrations applied at start (:mod:`shared.pg`).
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any
 
-from receiver.store import ResultStore, StoredResult, make_cursor, parse_cursor
+from receiver.store import ResultStore, StoredResult
 from shared.pg import Listener, connect_pool, migrate
 
 CHANNEL = "edsc_results"
@@ -42,6 +42,10 @@ class PostgresResultStore(ResultStore):
     pool_size : connections kept open.
     """
 
+    columns = COLUMNS
+    get_columns = COLUMNS + ", png"
+    placeholder = "%s"
+
     def __init__(self, url: str, max_metadata_bytes: int = 32 * 1024, pool_size: int = 4):
         super().__init__()
         self.max_metadata_bytes = max_metadata_bytes
@@ -63,42 +67,11 @@ class PostgresResultStore(ResultStore):
                     conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, result_id))
         return row is not None
 
-    @staticmethod
-    def _row(row, png: Optional[bytes] = None) -> StoredResult:
+    def _row(self, row: tuple) -> StoredResult:
+        png = bytes(row[5]) if len(row) > 5 else None                 # get() reads the PNG, list() does not
         return StoredResult(owner=row[0], id=row[1], created=float(row[2]), session_id=row[3] or "",
                             image_path=None, metadata=row[4], image_bytes=png)
 
-    def get(self, result_id: str, owner: str | None = "") -> StoredResult | None:
+    def _fetch_all(self, sql: str, args: list[Any]) -> list[tuple]:
         with self.pool.connection() as conn:
-            if owner is None:
-                row = conn.execute(f"SELECT {COLUMNS}, png FROM results WHERE id = %s ORDER BY created DESC LIMIT 1",
-                                   (result_id,)).fetchone()
-            else:
-                row = conn.execute(f"SELECT {COLUMNS}, png FROM results WHERE owner = %s AND id = %s",
-                                   (owner, result_id)).fetchone()
-        return self._row(row[:5], bytes(row[5])) if row else None
-
-    def list(self, limit: int = 50, after: str | None = None, session_id: str | None = None,
-             owner: str | None = "") -> tuple[list[StoredResult], str | None]:
-        where, args = [], []
-        if owner is not None:
-            where.append("owner = %s")
-            args.append(owner)
-        if after:
-            created, rid = parse_cursor(after)
-            where.append("(created < %s OR (created = %s AND id < %s))")
-            args += [created, created, rid]
-        if session_id:
-            where.append("session_id = %s")
-            args.append(session_id)
-        sql = f"SELECT {COLUMNS} FROM results" + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY created DESC, id DESC LIMIT %s"
-        args.append(limit + 1)
-        with self.pool.connection() as conn:
-            rows = conn.execute(sql, args).fetchall()
-        items = [self._row(r) for r in rows[:limit]]
-        return items, make_cursor(items, len(rows) > limit)
-
-    def count(self) -> int:
-        with self.pool.connection() as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+            return conn.execute(sql, args).fetchall()

@@ -33,6 +33,7 @@ import torch
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from safetensors.torch import load_file, save_file
 
+from shared.atomic_io import write_text_atomic
 from shared.errors import BundleError
 from shared.world_spec import ATTRIBUTES as DEFAULT_ATTRIBUTES
 
@@ -155,6 +156,11 @@ def _build_identity_encoder(arch: str, config: dict) -> torch.nn.Module:
     return build_identity_encoder(arch, config)
 
 
+def _build_generative(arch: str, config: dict) -> torch.nn.Module:
+    from shared.models.generative import build_generative
+    return build_generative(arch, config)
+
+
 BUILDERS: dict[str, Callable[[str, dict], torch.nn.Module]] = {
     "generator": _build_generator,
     "discriminator": _build_discriminator,
@@ -164,6 +170,7 @@ BUILDERS: dict[str, Callable[[str, dict], torch.nn.Module]] = {
     "fields": _build_fields,
     "adapters": _build_adapters,
     "identity_encoder": _build_identity_encoder,
+    "generative": _build_generative,
 }
 
 
@@ -384,7 +391,5 @@ def update_manifest(path: str | os.PathLike, **fields: Any) -> Manifest:
     data = manifest.model_dump()
     data.update(fields)
     new = Manifest.model_validate(data)
-    tmp = path / f".{MANIFEST}.tmp"
-    tmp.write_text(new.model_dump_json(indent=2))
-    os.replace(tmp, path / MANIFEST)
+    write_text_atomic(path / MANIFEST, new.model_dump_json(indent=2))
     return new

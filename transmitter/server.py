@@ -14,6 +14,7 @@ Run with ``python -m transmitter.server`` (settings: :class:`transmitter.setting
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import queue
@@ -34,16 +35,17 @@ from shared.bundle import Bundle
 from shared.channel.limits import check_snr_db
 from shared.config import load_settings, pick_device, settings as common_settings
 from shared.errors import EditDSCError, InvalidArgumentError
-from shared.image_io import load_image_tensor
-from shared.rpc.convert import edit_to_proto, outcome_to_proto
+from shared.image_io import encode_png, load_image_tensor
+from shared.rpc.convert import edit_to_proto, generative_to_proto, outcome_to_proto
 from shared.rpc.editdsc.v1 import channel_pb2, channel_pb2_grpc, common_pb2, transmitter_pb2, transmitter_pb2_grpc
 from shared.rpc.serving import Handler, Limiter, Security, Server, ServiceMetrics, add_servicer, remaining_s, \
     setup_logging
-from shared.rpc.status import ServiceError, downstream_error, new_request_id, valid_id, valid_request_id
+from shared.rpc.status import ServiceError, downstream_error, new_request_id, quote, valid_id, valid_request_id
 from shared.rpc.tensors import tensor_to_proto
 from transmitter.batcher import Job, MicroBatcher
 from transmitter.flights import Flight, Flights, mismatch
 from transmitter.instruction import MAX_INSTRUCTION_CHARS, Edit
+from transmitter.inversion_cache import InversionCache
 from transmitter.inversion import InversionConfig
 from transmitter.jecc import JECCConfig
 from transmitter.pipeline import TransmitterPipeline, TxOutput, channel_bandwidth_ratio
@@ -52,7 +54,7 @@ from transmitter.settings import TransmitterServiceSettings
 
 log = logging.getLogger("editdsc.transmitter")
 SERVICE = "editdsc.v1.TransmitterService"
-CLIENT_METHODS = (f"/{SERVICE}/Submit", f"/{SERVICE}/SubmitStream")
+CLIENT_METHODS = (f"/{SERVICE}/Submit", f"/{SERVICE}/SubmitStream", f"/{SERVICE}/Parse")
 SESSION_LOCKS = 64          # striped locks: follow-ups of one session run one after the other
 COMPUTED_KEPT = 256         # computed edits kept for a retry after a failed forward
 COMPUTED_TTL_S = 600.0
@@ -86,6 +88,10 @@ class Plan:
     t_start: float
     validate_s: float
     parse_s: float
+    image_sha256: str = ""               # of the image bytes as sent (the inversion cache's key)
+    return_ideal: bool = False
+    scheme: str = "editdsc"              # or "generative" (Han et al.)
+    generative: tuple = ()               # scheme = generative: (privacy, k, flow)
 
 
 class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
@@ -101,11 +107,15 @@ class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
                                       max_sessions=settings.max_sessions, session_ttl_s=settings.session_ttl_s,
                                       max_requests=settings.max_requests_kept, request_ttl_s=settings.request_ttl_s)
         self.flights = Flights()
+        self.inversions = InversionCache(settings.inversion_cache_entries)
         self._runner = ThreadPoolExecutor(max_workers=settings.max_in_flight, thread_name_prefix="flight")
         self._session_locks = [threading.Lock() for _ in range(SESSION_LOCKS)]
         self._computed: dict[str, tuple[str, TxOutput, int, float]] = {}   # fingerprint, output, turn, when
         self._computed_lock = threading.Lock()
         self.pipeline: TransmitterPipeline | None = None
+        self.generative = None               # transmitter.generative.GenerativeTransmitter when the bundle has it
+        self._generative_lock = threading.Lock()
+        self._generative_missing = "its bundle has no generative component (edsc train generative)"
         self.batcher: MicroBatcher | None = None
         self.bundle: Bundle | None = None
         self.k = 0
@@ -131,6 +141,14 @@ class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
         with torch.no_grad():
             self.k = int(pipeline.adapters.encode(torch.zeros(1, self.bundle.manifest.latent_dim, device=device),
                                                   torch.tensor([0.0])).shape[1])
+        if self.bundle.has("generative"):
+            from shared.errors import BundleError
+            from transmitter.generative import GenerativeTransmitter
+            try:
+                self.generative = GenerativeTransmitter(self.bundle)
+            except BundleError as exc:      # the editdsc scheme still serves; generative requests are told why
+                self._generative_missing = str(exc)
+                log.warning("generative scheme unavailable", extra={"reason": str(exc)})
         self.pipeline = pipeline
 
     def close(self) -> None:
@@ -179,6 +197,21 @@ class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
                     last.update(stage=pr.stage, t=now)
                     yield transmitter_pb2.SubmitStreamResponse(progress=pr)
                 yield transmitter_pb2.SubmitStreamResponse(result=self._await(flight, context))
+
+    def Parse(self, request, context):
+        """The bundle's reading of one instruction (attribute, direction, degree), without editing anything."""
+        with self.handler.call("Parse", context):
+            if self.pipeline is None:
+                raise ServiceError(grpc.StatusCode.UNAVAILABLE, "the transmitter is still loading its weights")
+            instruction = request.instruction.strip()
+            if not instruction:
+                raise InvalidArgumentError("the instruction is empty")
+            if len(instruction) > MAX_INSTRUCTION_CHARS:
+                raise InvalidArgumentError(f"the instruction has {len(instruction)} characters; the limit is "
+                                           f"{MAX_INSTRUCTION_CHARS}")
+            edit = self.pipeline.parse([instruction])[0]
+            return transmitter_pb2.ParseResponse(edit=edit_to_proto(edit), bundle_version=self.bundle.version,
+                                                 attributes=list(self.bundle.attributes))
 
     # ------------------------------------------------------------------ admission
     def _admit(self, request, context, rid: str, listen):
@@ -236,8 +269,9 @@ class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
         if not request.HasField("channel"):
             raise InvalidArgumentError("the request has no channel parameters (snr_db, model)")
         snr = check_snr_db(request.channel.snr_db)
+        scheme, generative = self._scheme(request)
         instruction = request.instruction.strip()
-        if not instruction:
+        if not instruction and scheme == "editdsc":
             raise InvalidArgumentError("the instruction is empty")
         if len(instruction) > MAX_INSTRUCTION_CHARS:
             raise InvalidArgumentError(f"the instruction has {len(instruction)} characters; the limit is "
@@ -256,7 +290,7 @@ class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
                 raise ServiceError(grpc.StatusCode.NOT_FOUND,
                                    f"session {session_id} is unknown or expired; send the image again")
         t_parse = time.perf_counter()
-        edit = pipeline.parse([instruction])[0]
+        edit = pipeline.parse([instruction])[0] if scheme == "editdsc" else None
         parse_s = time.perf_counter() - t_parse
         channel = common_pb2.ChannelParams()
         channel.CopyFrom(request.channel)
@@ -266,20 +300,48 @@ class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
             # derived from the request id: a recomputed attempt of this request sees the same channel draw
             channel.seed = int.from_bytes(hashlib.sha256(f"{rid}|{fp}".encode()).digest()[:8], "big") >> 1
         try:
-            check = self.channel.ValidateChannel(channel_pb2.ValidateChannelRequest(channel=channel, k=self.k),
+            check = self.channel.ValidateChannel(channel_pb2.ValidateChannelRequest(
+                channel=channel, k=generative[1] if generative else self.k),
                                                  timeout=min(10.0, remaining_s(context, 10.0)),
                                                  metadata=self.security.outgoing(rid))
         except grpc.RpcError as exc:
             raise downstream_error(exc, "channel") from None
-        image = None
+        image, image_sha256 = None, ""
         if request.image:
             image = load_image_tensor(bytes(request.image), pipeline.resolution)[0]   # (3, R, R)
+            image_sha256 = hashlib.sha256(request.image).hexdigest()
             session_id = session_id or new_request_id()
         return Plan(rid=rid, owner=owner, fingerprint=fp, instruction=instruction, edit=edit, snr_db=snr, channel=channel,
                     channel_uses=check.channel_uses, image=image, session_id=session_id,
                     inversion_steps=request.inversion_steps or self.s.inversion_steps,
                     edit_steps=request.edit_steps or self.s.edit_steps, t_start=t_start,
-                    validate_s=time.perf_counter() - t_start, parse_s=parse_s)
+                    image_sha256=image_sha256, return_ideal=request.return_ideal,
+                    validate_s=time.perf_counter() - t_start, parse_s=parse_s, scheme=scheme,
+                    generative=generative)
+
+    def _scheme(self, request) -> tuple[str, tuple]:
+        """The request's scheme and, for ``generative``, its checked (privacy, k, flow)."""
+        scheme = request.scheme or "editdsc"
+        if scheme not in ("editdsc", "generative"):
+            raise InvalidArgumentError(f"unknown scheme {quote(scheme, 40)}; use editdsc or generative")
+        if scheme == "editdsc":
+            if request.HasField("generative"):
+                raise InvalidArgumentError("generative parameters were given for the editdsc scheme")
+            return scheme, ()
+        gen = request.generative
+        if gen.edit:
+            raise InvalidArgumentError("generative.edit (JECC before the generative codec) is not available")
+        if request.instruction.strip():
+            raise InvalidArgumentError("the generative scheme takes no instruction (it sends the image as it is)")
+        if not request.image:
+            raise InvalidArgumentError("the generative scheme needs an image (it has no session follow-ups)")
+        if self.generative is None:
+            raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION,
+                               f"this transmitter cannot serve the generative scheme: {self._generative_missing}")
+        privacy = gen.privacy or "none"
+        k = gen.k or min(self.generative.bank.available_k())
+        self.generative.check(privacy, k, not gen.no_flow)
+        return scheme, (privacy, k, not gen.no_flow)
 
     # ------------------------------------------------------------------ the work (runner threads)
     def _fly(self, flight: Flight, plan: Plan) -> None:
@@ -304,6 +366,8 @@ class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
                     raise ServiceError(grpc.StatusCode.NOT_FOUND,
                                        f"session {plan.session_id} is unknown or expired; send the image again")
                 w_start, turn = session.w, session.turn + 1
+            if plan.scheme == "generative":
+                return self._generative(flight, plan)
             out, batch_size, queue_s, compute_s = self._compute(flight, plan, w_start, turn)
             flight.computed = True
             return self._forward(flight, plan, out, turn, batch_size, queue_s, compute_s)
@@ -317,10 +381,22 @@ class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
             kept = self._computed.get(f"{plan.owner}/{plan.rid}")
         if kept is not None and kept[0] == plan.fingerprint and kept[2] == turn:
             return kept[1], 0, 0.0, 0.0
-        job = Job(edit=plan.edit, snr_db=plan.snr_db, image=plan.image, w_start=w_start,
+        image, cache_key, hit = plan.image, None, None
+        if image is not None:       # the same photo at the same r_inv: start from its stored inversion
+            cache_key = InversionCache.key(plan.image_sha256, plan.inversion_steps, plan.owner)
+            hit = self.inversions.get(cache_key)
+            if hit is not None:
+                image, w_start = None, hit.w
+        job = Job(edit=plan.edit, snr_db=plan.snr_db, image=image, w_start=w_start,
                   inversion_steps=plan.inversion_steps, edit_steps=plan.edit_steps, progress=flight.progress,
                   cancelled=flight.cancelled)
         out = self.batcher.submit(job).result()
+        if hit is not None:
+            out = dataclasses.replace(out, inversion_lpips=hit.lpips,
+                                      timings={**out.timings, "inversion_cache_hit": 1.0})
+        elif cache_key is not None:
+            self.inversions.put(cache_key, out.w_original, out.inversion_lpips)
+            out.timings["inversion_cache_hit"] = 0.0
         queue_s, compute_s = job.started - job.enqueued, job.finished - job.started
         self.metrics.observe_queue("Submit", queue_s)
         self.metrics.observe_compute("Submit", compute_s)
@@ -343,27 +419,15 @@ class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
             cbr=cbr, resolution=pipeline.resolution, bundle_version=self.bundle.version, timings=tx_timings,
             inversion_lpips=out.inversion_lpips if out.inversion_lpips is not None else -1.0,
             submitted_unix=time.time(), principal=plan.owner)
-        t_ch = time.perf_counter()
-        try:
-            sent = self.channel.Transmit(
-                channel_pb2.TransmitRequest(request_id=rid, symbols=tensor_to_proto(out.x.reshape(1, -1).float()),
-                                            channel=plan.channel, info=info),
-                timeout=max(self.s.forward_min_s, flight.seconds_left()), metadata=self.security.outgoing(rid))
-        except grpc.RpcError as exc:
-            raise downstream_error(exc, "channel") from None
-        t_done = time.perf_counter()
-        flight.progress("channel", 1, 1)
-        timings = dict(tx_timings)
-        timings.update({f"channel.{k}": v for k, v in sent.timings.items()})
-        timings.update({f"receiver.{k}": v for k, v in sent.delivery.timings.items()})
-        timings["forward_s"] = t_done - t_ch
-        timings["total_s"] = t_done - plan.t_start
+        sent, timings = self._transmit(flight, rid, out.x, plan, info, tx_timings)
         response = transmitter_pb2.SubmitResponse(
             request_id=rid, session_id=plan.session_id, session_turn=turn, edit=info.edit, outcome=info.outcome,
             k=out.k, channel_uses=sent.report.channel_uses or plan.channel_uses, cbr=cbr, timings=timings,
             bundle_version=self.bundle.version, channel_report=sent.report,
             result_path=sent.delivery.result_path, batch_size=batch_size, inverted=plan.image is not None,
-            served_by=self.served_by)
+            served_by=self.served_by, scheme="editdsc")
+        if plan.return_ideal:       # G(w_edit), the noiseless edit; recorded in the ledger with the answer
+            response.ideal_png = self._render_png(out.w_edited)
         try:
             stored = self.state.commit(rid, plan.fingerprint, response.SerializeToString(),
                                        SessionWrite(plan.session_id, out.w_edited, turn, out.edit.to_dict(),
@@ -379,6 +443,73 @@ class TransmitterServicer(transmitter_pb2_grpc.TransmitterServiceServicer):
             response.replayed = True
             response.served_by = self.served_by
         return response
+
+    def _transmit(self, flight: Flight, rid: str, x, plan: Plan, info: common_pb2.RequestInfo,
+                  tx_timings: dict[str, float]) -> tuple[channel_pb2.TransmitResponse, dict[str, float]]:
+        """Send the symbols ``x`` (the real values of one request) through the channel service, which delivers them
+        to the receiver; returns its answer and the request's timings (transmitter, channel, receiver, totals)."""
+        t_ch = time.perf_counter()
+        try:
+            sent = self.channel.Transmit(
+                channel_pb2.TransmitRequest(request_id=rid, symbols=tensor_to_proto(x.reshape(1, -1).float()),
+                                            channel=plan.channel, info=info),
+                timeout=max(self.s.forward_min_s, flight.seconds_left()), metadata=self.security.outgoing(rid))
+        except grpc.RpcError as exc:
+            raise downstream_error(exc, "channel") from None
+        t_done = time.perf_counter()
+        flight.progress("channel", 1, 1)
+        timings = dict(tx_timings)
+        timings.update({f"channel.{key}": v for key, v in sent.timings.items()})
+        timings.update({f"receiver.{key}": v for key, v in sent.delivery.timings.items()})
+        timings["forward_s"] = t_done - t_ch
+        timings["total_s"] = t_done - plan.t_start
+        return sent, timings
+
+    def _generative(self, flight: Flight, plan: Plan) -> transmitter_pb2.SubmitResponse:
+        """The generative scheme (Han et al.): invert, filter, encode (one image; not micro-batched), send."""
+        privacy, k, flow = plan.generative
+        flight.progress("inversion", 0, 1)
+        t0 = time.perf_counter()
+        seed = int.from_bytes(hashlib.sha256(f"privacy|{plan.rid}|{plan.fingerprint}".encode()).digest()[:8], "big")
+        with self._generative_lock:
+            out = self.generative.run(plan.image, privacy, k, flow, plan.inversion_steps, seed)
+        compute_s = time.perf_counter() - t0
+        self.metrics.observe_compute("Submit", compute_s)
+        flight.progress("inversion", 1, 1)
+        flight.computed = True
+        flight.progress("channel", 0, 1)
+        params = generative_to_proto(privacy, k, flow)
+        cbr = channel_bandwidth_ratio(k, self.pipeline.resolution)
+        tx_timings = {**out.timings, "parse_s": plan.parse_s, "validate_s": plan.validate_s, "compute_s": compute_s,
+                      "privacy_bias": float(out.privacy.bias[0]), "privacy_distance": float(out.privacy.distance[0])}
+        info = common_pb2.RequestInfo(
+            request_id=plan.rid, session_id=plan.session_id, session_turn=1, instruction=plan.instruction,
+            channel=plan.channel, k=k, cbr=cbr, resolution=self.pipeline.resolution,
+            bundle_version=self.bundle.version, timings=tx_timings, inversion_lpips=-1.0, submitted_unix=time.time(),
+            principal=plan.owner, scheme="generative", generative=params)
+        sent, timings = self._transmit(flight, plan.rid, out.x, plan, info, tx_timings)
+        response = transmitter_pb2.SubmitResponse(
+            request_id=plan.rid, session_id=plan.session_id, session_turn=1, k=k,
+            channel_uses=sent.report.channel_uses or plan.channel_uses, cbr=cbr, timings=timings,
+            bundle_version=self.bundle.version, channel_report=sent.report, result_path=sent.delivery.result_path,
+            batch_size=1, inverted=True, served_by=self.served_by, scheme="generative", generative=params)
+        if plan.return_ideal:       # the face that was sent (after the privacy filter), without the channel
+            response.ideal_png = self._render_png(out.w_sent)
+        stored = self.state.commit(plan.rid, plan.fingerprint, response.SerializeToString(),
+                                   SessionWrite(plan.session_id, out.w_sent, 1,
+                                                {"scheme": "generative", "privacy": privacy, "k": k, "flow": flow},
+                                                plan.owner))
+        if stored.response != response.SerializeToString():      # another attempt recorded first
+            response = transmitter_pb2.SubmitResponse.FromString(stored.response)
+            response.replayed = True
+            response.served_by = self.served_by
+        return response
+
+    def _render_png(self, w: torch.Tensor) -> bytes:
+        """PNG of G(w) for one latent ``w`` (D,)."""
+        with torch.no_grad():
+            image = self.pipeline.generator.synthesis(w.reshape(1, -1).to(self.pipeline.device)).clamp(-1, 1)
+        return encode_png(image[0].cpu())                                            # (3, R, R)
 
 
 def build(settings: TransmitterServiceSettings | None = None):

@@ -25,6 +25,7 @@ class TransmitterServiceSettings(ServiceSettings):
     inversion_init: Literal["auto", "mean", "encoder"] = "auto"   # inversion start (transmitter.inversion_init)
     inversion_keep_degrees: bool = True       # degree guard: the best iterate P reads as the photo (inversion.py)
     edit_steps: int = Field(100, ge=0)        # r_edit (JECC max steps) when the request leaves it at 0
+    inversion_cache_entries: int = Field(64, ge=0)   # inversions kept in memory by (image sha256, r_inv, owner)
     edit_channel_draws: int = Field(0, ge=0, le=64)   # JECC scores stage candidates on simulated receptions (jecc.py)
     max_inversion_steps: int = Field(1000, ge=0)   # cap on a request's inversion_steps
     max_edit_steps: int = Field(1000, ge=0)   # cap on a request's edit_steps

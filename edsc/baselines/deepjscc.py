@@ -360,16 +360,11 @@ def save_deepjscc(model: DeepJSCC, path: str | os.PathLike[str], training: Mappi
                   ) -> Path:
     """Writes ``model.safetensors`` and ``config.json`` (arch, config, sha256 and size of the weights, training
     notes) into the directory ``path``. Output: the directory."""
-    from safetensors.torch import save_file
-
+    from shared.atomic_io import save_safetensors_atomic, write_json_atomic
     from shared.bundle import sha256_file
 
     out = Path(path)
-    out.mkdir(parents=True, exist_ok=True)
-    weights = out / WEIGHTS_FILE
-    tmp = out / (WEIGHTS_FILE + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    os.replace(tmp, weights)
+    weights = save_safetensors_atomic(model.state_dict(), out / WEIGHTS_FILE)
     meta = {
         "arch": ARCH,
         "config": model.cfg.to_dict(),
@@ -378,9 +373,7 @@ def save_deepjscc(model: DeepJSCC, path: str | os.PathLike[str], training: Mappi
         "files": {WEIGHTS_FILE: {"sha256": sha256_file(weights), "bytes": weights.stat().st_size}},
         "training": dict(training or {}),
     }
-    from shared.atomic_io import write_json_atomic as write_json
-
-    write_json(out / CONFIG_FILE, meta)
+    write_json_atomic(out / CONFIG_FILE, meta)
     return out
 
 

@@ -1,6 +1,7 @@
 """`edsc demo --out DIR`: start the services, send a SynthFace face and a real photograph (skimage astronaut) at
-−6, 6 and 18 dB over AWGN and Rayleigh, write side-by-side sheets (original | edited at each SNR) and a JSON
-summary, stop the services. Without a trained bundle it builds an untrained preview bundle and says so."""
+−6, 6 and 18 dB over AWGN and Rayleigh, write side-by-side sheets (original | the transmitter's noiseless edit |
+received at each SNR) and a JSON summary, stop the services. Without a trained bundle it builds an untrained
+preview bundle and says so."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def _inputs(resolution: int) -> list[tuple[str, bytes, str]]:
         print(f"edsc demo: SynthFace renderer unavailable ({exc}); astronaut only", file=sys.stderr)
     buf = io.BytesIO()
     Image.fromarray(data.astronaut()).save(buf, format="PNG")
-    items.append(("astronaut", buf.getvalue(), "give her glasses"))
+    items.append(("astronaut", buf.getvalue(), "put glasses on her"))
     return items
 
 
@@ -77,7 +78,9 @@ def _sheet(original: bytes, edited: list[bytes], size: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    from edsc.client import EditDSCClient
+    import grpc
+
+    from edsc.client import EditDSCClient, ServiceCallError, new_request_id, response_to_dict
     from edsc.launcher import Launcher, Ports
     from shared.bundle import read_manifest
     from shared.config import settings
@@ -127,11 +130,18 @@ def run(args: argparse.Namespace) -> int:
             for name, image, instruction in _inputs(manifest.resolution):
                 write_bytes_atomic(out / f"{name}-original.png", image)
 
-                def one(job: tuple[str, dict, float]) -> tuple[dict, bytes]:
+                def one(job: tuple[str, dict, float]) -> tuple[dict, bytes, bytes]:
                     _, params, snr = job
-                    r = client.submit(image, instruction, snr, params, seed=1, inversion_steps=inv_steps,
-                                      edit_steps=args.edit_steps, stream=False)
-                    return r, client.image(r["request_id"])
+                    req = client.build_request(image, instruction, snr, params, seed=1, request_id=new_request_id(),
+                                               inversion_steps=inv_steps, edit_steps=args.edit_steps)
+                    req.return_ideal = True          # the transmitter's noiseless edit G(w_edit), as PNG
+                    try:
+                        resp = client.stub.Submit(req, timeout=client.timeout_s,
+                                                  metadata=client.metadata(req.request_id))
+                    except grpc.RpcError as exc:
+                        raise ServiceCallError(exc.code(), exc.details() or "") from None
+                    r = response_to_dict(resp)
+                    return r, bytes(resp.ideal_png), client.image(r["request_id"])
 
                 # all channel x SNR requests of one image at once: the transmitter micro-batches them
                 jobs = [(chan, params, snr) for chan, params in CHANNELS for snr in SNRS]
@@ -139,8 +149,10 @@ def run(args: argparse.Namespace) -> int:
                     results = {(c, snr): res for (c, _, snr), res in zip(jobs, pool.map(one, jobs))}
                 for chan, _ in CHANNELS:
                     edited, runs = [], []
+                    ideals = [results[(chan, snr)][1] for snr in SNRS]
+                    write_bytes_atomic(out / f"{name}-{chan}-noiseless.png", ideals[0])
                     for snr in SNRS:
-                        r, png = results[(chan, snr)]
+                        r, _, png = results[(chan, snr)]
                         write_bytes_atomic(out / f"{name}-{chan}-{snr:+g}dB.png", png)
                         edited.append(png)
                         runs.append({"snr_db": snr, "request_id": r["request_id"], "edit": r["edit"],
@@ -150,14 +162,17 @@ def run(args: argparse.Namespace) -> int:
                         print(f"  {name:10s} {chan:8s} {snr:+5.0f} dB  {r['outcome']['status']:>16s}  "
                               f"{r['timings']['total_s']:.2f} s (batch of {r['batch_size']})", file=sys.stderr)
                     sheet = out / f"{name}-{chan}.png"
-                    _sheet(image, edited, 128).save(sheet)
+                    _sheet(image, [ideals[0]] + edited, 128).save(sheet)
+                    # the noiseless column is the -6 dB request's G(w_edit); JECC without channel draws edits
+                    # the same way at every SNR, which the summary checks
                     summary["items"].append({"input": name, "instruction": instruction, "channel": chan,
-                                             "sheet": str(sheet), "runs": runs})
+                                             "sheet": str(sheet), "noiseless": str(out / f"{name}-{chan}-noiseless.png"),
+                                             "noiseless_same_at_every_snr": len(set(ideals)) == 1, "runs": runs})
     finally:
         launcher.stop_all()
     summary["seconds"] = round(time.time() - t0, 2)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"edsc demo: wrote {len(summary['items'])} sheets (original | " +
+    print(f"edsc demo: wrote {len(summary['items'])} sheets (original | noiseless edit | " +
           " | ".join(f"{s:+g} dB" for s in SNRS) + f") and summary.json into {out}/" +
           ("  [PREVIEW BUNDLE: untrained]" if preview else ""))
     return 0

@@ -78,6 +78,10 @@ def register(subparsers) -> None:
                    help="walk the SNRs round-robin or draw them at random (default sweep)")
     g.add_argument("--channel", default="awgn", help="awgn | rayleigh | rician | tdl (default awgn)")
     g.add_argument("--csi", default=None, help="perfect | ls | none")
+    g.add_argument("--reuse-images", action="store_true",
+                   help="send the images' bytes unchanged, so the transmitter's inversion cache answers repeats "
+                        "(default: each request's image carries its request id in a PNG text chunk / JPEG comment: "
+                        "same pixels, new bytes, so every request is inverted)")
     g.add_argument("--k-factor-db", type=float, default=None, help="Rician K-factor (needed for rician)")
     g.add_argument("--coherence", type=int, default=None, help="block-fading coherence in channel uses")
     g.add_argument("--doppler-hz", type=float, default=None)
@@ -341,7 +345,7 @@ def make_plan(args: argparse.Namespace, c: dict, out: Path):
                 "images": [name for name, _ in c["inputs"]], "instructions": c["instructions"],
                 "inversion_steps": args.inversion_steps or "server default",
                 "edit_steps": args.edit_steps or "server default", "timeout_s": args.timeout,
-                "retry_for_s": args.retry_for, "run_id": run_id,
+                "retry_for_s": args.retry_for, "run_id": run_id, "reuse_images": args.reuse_images,
                 "auth": "bearer token" if c["token"] else "none", "tls_ca": c["ca"] or None,
                 "replicas": replica_list(c["transmitter"])}
     raw = out / "raw"
@@ -350,7 +354,7 @@ def make_plan(args: argparse.Namespace, c: dict, out: Path):
                 raw_path=str(raw / "requests.jsonl"),
                 images_dir=str(out / "images") if (c["lpips"] or args.keep_images) else "",
                 requests=c["requests"], duration_s=c["duration"], seed=args.seed, timeout_s=args.timeout,
-                retry_for_s=args.retry_for, tls_ca=c["ca"], extra=settings)
+                retry_for_s=args.retry_for, tls_ca=c["ca"], reuse_images=args.reuse_images, extra=settings)
 
 
 def replica_list(transmitter: str) -> list[str]:

@@ -14,8 +14,8 @@ import sys
 from shared.errors import EditDSCError
 
 # Command modules, in the order `edsc --help` lists them.
-COMMAND_MODULES = ("edit", "parse", "lpips", "bundle", "weights", "channel", "world", "train", "up", "send", "demo",
-                   "eval", "loadtest")
+COMMAND_MODULES = ("edit", "parse", "lpips", "bundle", "weights", "channel", "world", "train", "up", "web", "send",
+                   "demo", "eval", "loadtest")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,7 +21,16 @@ def register(subparsers) -> None:
                               description="Submit an edit to the transmitter (edsc up), follow its progress, fetch "
                                           "the edited image from the receiver and write it.")
     p.add_argument("image", nargs="?", help="PNG/JPEG photo (leave out with --session to continue a conversation)")
-    p.add_argument("instruction")
+    p.add_argument("instruction", nargs="?", default=None,
+                   help="the edit (Editable-DeepSC); none with --scheme generative")
+    p.add_argument("--scheme", default="editdsc", choices=("editdsc", "generative"),
+                   help="editdsc (edit, then send; default) or generative (Han et al.: invert into the generator's "
+                        "head, privacy filter, flow, 2-layer FC codec)")
+    p.add_argument("--privacy", default=None, choices=("none", "identity", "eyes"),
+                   help="generative scheme: the private part the filter hides (default none)")
+    p.add_argument("--k", type=int, default=None, help="generative scheme: real values sent, 16 or 160 "
+                                                       "(default: the smallest the bundle ships)")
+    p.add_argument("--no-flow", action="store_true", help="generative scheme: the variant without the flow")
     p.add_argument("--snr", type=float, default=12.0, help="channel SNR in dB (default 12)")
     p.add_argument("--channel", default="awgn", help="channel model: awgn | rayleigh | rician | tdl")
     p.add_argument("--csi", default=None, help="perfect | ls | none")
@@ -84,6 +93,23 @@ def run(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         raise InvalidArgumentError(f"--timeout {args.timeout:g}: must be positive")
     request_id = args.request_id or new_request_id()
+    generative = None
+    if args.scheme == "editdsc":
+        if args.privacy is not None or args.k is not None or args.no_flow:
+            raise InvalidArgumentError("--privacy, --k and --no-flow belong to --scheme generative")
+        if args.instruction is None:          # one positional: the instruction of a session follow-up
+            if args.image is None:
+                raise InvalidArgumentError("give an IMAGE and an INSTRUCTION")
+            args.image, args.instruction = None, args.image
+    else:
+        if args.instruction is not None:
+            raise InvalidArgumentError("--scheme generative takes no instruction (it sends the image as it is)")
+        if args.session:
+            raise InvalidArgumentError("--scheme generative has no session follow-ups; give an IMAGE")
+        if args.k is not None and args.k <= 0:
+            raise InvalidArgumentError(f"--k {args.k}: must be positive (16 or 160 with the built-in bundle)")
+        generative = {"privacy": args.privacy or "none", "k": args.k or 0, "no_flow": bool(args.no_flow)}
+        args.instruction = ""
     image = None
     if args.image:
         path = Path(args.image)
@@ -109,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
             result = client.submit(image, args.instruction, args.snr, channel_from_args(args), seed=args.seed,
                                    session_id=args.session, request_id=request_id,
                                    inversion_steps=args.inversion_steps, edit_steps=args.edit_steps,
-                                   on_progress=progress)
+                                   on_progress=progress, scheme=args.scheme if generative else "",
+                                   generative=generative)
         finally:
             for bar in bars.values():
                 bar.close()
@@ -121,6 +148,9 @@ def run(args: argparse.Namespace) -> int:
     result["output"] = str(out)
     if args.json:
         print(json.dumps(result, indent=2))
+        return 0
+    if result.get("scheme") == "generative":
+        _print_generative(result, args.snr, out)
         return 0
     o, e = result["outcome"], result["edit"]
     edit_text = ", ".join(f"{k}={v}" for k, v in e.items() if v is not None)
@@ -139,3 +169,20 @@ def run(args: argparse.Namespace) -> int:
                                                       else ""))
     print(f"wrote     {out}")
     return 0
+
+
+def _print_generative(result: dict, snr: float, out: Path) -> None:
+    g = result["generative"]
+    t = result["timings"]
+    print(f"request   {result['request_id']}" + ("  (the stored answer of an earlier attempt)"
+                                                  if result.get("replayed") else ""))
+    print(f"scheme    generative (Han et al.), privacy {g['privacy']}, "
+          f"{'with' if g['flow'] else 'without'} the flow")
+    print(f"channel   {result['channel_report'].get('model')} at {snr:g} dB, k={g['k_real']} reals = "
+          f"{g['k_complex']} complex uses, {result['channel_uses']} channel uses with pilots")
+    print(f"CBR       {g['cbr_real']:.3g} (reals / source reals; 1/{1 / g['cbr_real']:.0f}), "
+          f"{g['cbr_complex']:.3g} (complex uses / source reals; 1/{1 / g['cbr_complex']:.0f})")
+    print(f"timings   total {t.get('total_s', 0):.2f} s (inversion {t.get('inversion_s', 0):.2f}, "
+          f"forward {t.get('forward_s', 0):.2f})")
+    print(f"bundle    {result['bundle_version']}")
+    print(f"wrote     {out}")

@@ -1,4 +1,8 @@
-"""`edsc train STAGE|all|assemble`: the built-in bundle's training recipe (see edsc/train/recipe.py)."""
+"""`edsc train STAGE|all|assemble`: the built-in bundle's training recipe (see edsc/train/recipe.py).
+
+`edsc train generative` trains the second seed system's flow and codec (:mod:`edsc.train.generative`) on the
+generator of the bundle in --out, in RUNS/generative (resumable), and installs the finished component into that
+bundle (the manifest's ``generative`` entry and its sha256; ``--bundle-version`` also sets the version)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ _STAGES = ("generator", "predictor", "eval_predictor", "identity", "parser", "fi
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("train", help="train the built-in bundle on SynthFace, stage by stage (resumable)")
-    parser.add_argument("stage", choices=(*_STAGES, "all", "assemble", "status"),
+    parser.add_argument("stage", choices=(*_STAGES, "generative", "all", "assemble", "status"),
                         help="one stage, 'all' (every stage not yet done, then the bundle), 'assemble' (write the "
                              "bundle from finished stages) or 'status'")
     parser.add_argument("--runs", type=Path, default=Path("runs/synthface-128"),
@@ -28,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="stop a single stage cleanly after this long (resumable; generator, predictors, "
                              "identity, parser)")
     parser.add_argument("--force", action="store_true", help="retrain the stage even if it is done")
+    parser.add_argument("--bundle-version", default=None,
+                        help="generative: the version the bundle's manifest gets when the component is installed")
     parser.set_defaults(func=_run)
 
 
@@ -42,6 +48,8 @@ def _run(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(f"--time-limit must be positive, got {args.time_limit}")
     device = str(pick_device(args.device))
     preset = args.preset or ("cuda" if device.startswith("cuda") else "cpu")
+    if args.stage == "generative":
+        return _generative(args)
     if args.stage == "status":
         status = {s: recipe.stage_done(args.runs, s) for s in recipe.STAGES}
         print(json.dumps({"runs": str(args.runs), "done": status}, indent=2))
@@ -57,4 +65,23 @@ def _run(args: argparse.Namespace) -> int:
                                threads=args.threads, force=args.force)
     short = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool)) or v is None}
     print(json.dumps({"stage": args.stage, **short}, indent=2))
+    return 0
+
+
+def _generative(args: argparse.Namespace) -> int:
+    import torch
+
+    from edsc.train.generative import GenerativeTrainConfig, install_component, train_generative
+    from shared.bundle import Bundle
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    run = args.runs / "generative"
+    bank, metrics = train_generative(GenerativeTrainConfig(), run, Bundle(args.out).generator,
+                                     time_limit=args.time_limit)
+    short = {"stage": "generative", "complete": metrics.get("complete"), "seconds": metrics.get("seconds"),
+             "run": str(run)}
+    if metrics.get("complete"):
+        short["manifest"] = str(install_component(args.out, run, args.bundle_version))
+    print(json.dumps(short, indent=2))
     return 0

@@ -1,5 +1,7 @@
-"""`edsc up`: run transmitter, channel emulator and receiver as separate local processes until Ctrl-C / SIGTERM;
-a service that exits by itself is restarted after an exponential back-off (edsc.launcher.Supervisor)."""
+"""`edsc up`: run transmitter, channel emulator, receiver and the web console as separate local processes until
+Ctrl-C / SIGTERM; a service that exits by itself is restarted after an exponential back-off
+(edsc.launcher.Supervisor). The console listens on --http-port and proxies the receivers' /v1/results there, so
+``http://HOST:8080/v1/results/...`` keeps working; the receivers serve their own API on --results-port."""
 
 from __future__ import annotations
 
@@ -14,14 +16,19 @@ from shared.errors import EditDSCError
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("up", help="run the three services locally (loopback) until Ctrl-C",
-                              description="Start transmitter, channel emulator and receiver as separate processes, "
-                                          "wait until all are healthy, print their addresses, restart a service that "
-                                          "exits (back-off 0.5 s doubling to 30 s), stop all on Ctrl-C/SIGTERM.")
+    p = subparsers.add_parser("up", help="run the three services and the web console locally until Ctrl-C",
+                              description="Start transmitter, channel emulator, receiver and the web console as "
+                                          "separate processes, wait until all are healthy, print their addresses, "
+                                          "restart a service that exits (back-off 0.5 s doubling to 30 s), stop all "
+                                          "on Ctrl-C/SIGTERM.")
     p.add_argument("--transmitter-port", type=int, default=50051)
     p.add_argument("--channel-port", type=int, default=50052)
     p.add_argument("--receiver-port", type=int, default=50053)
-    p.add_argument("--http-port", type=int, default=8080)
+    p.add_argument("--http-port", type=int, default=8080,
+                   help="the web console; it also serves the receivers' /v1/results, /docs, /openapi.json by proxy "
+                        "(0: no console)")
+    p.add_argument("--results-port", type=int, default=8090,
+                   help="the receivers' own HTTP API (replicas on consecutive ports)")
     p.add_argument("--transmitter-metrics-port", type=int, default=9101, help="0: off")
     p.add_argument("--channel-metrics-port", type=int, default=9102, help="0: off")
     p.add_argument("--bundle", type=Path, default=None, help="model bundle (default: EDSC_BUNDLE)")
@@ -31,7 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--transmitter-replicas", type=int, default=1,
                    help="transmitters on consecutive ports from --transmitter-port (several need --database-url)")
     p.add_argument("--receiver-replicas", type=int, default=1,
-                   help="receivers on consecutive gRPC ports from --receiver-port and HTTP ports from --http-port")
+                   help="receivers on consecutive gRPC ports from --receiver-port and HTTP ports from --results-port")
     p.add_argument("--database-url", default=os.environ.get("EDSC_DATABASE_URL"), metavar="URL",
                    help="postgresql://… shared by every replica for results and sessions (default: EDSC_DATABASE_URL; "
                         "none: SQLite files under --store)")
@@ -57,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.tokens.is_file():
             raise EditDSCError(f"tokens file {args.tokens} does not exist")
         env["EDSC_AUTH_TOKENS_FILE"] = str(args.tokens.resolve())
-    launcher = Launcher(ports=Ports(args.transmitter_port, args.channel_port, args.receiver_port, args.http_port,
-                                    args.transmitter_metrics_port, args.channel_metrics_port),
+    launcher = Launcher(ports=Ports(args.transmitter_port, args.channel_port, args.receiver_port, args.results_port,
+                                    args.transmitter_metrics_port, args.channel_metrics_port, args.http_port),
                         bundle=Path(bundle), store_dir=args.store, log_dir=args.logs, env=env,
                         transmitter_replicas=args.transmitter_replicas, receiver_replicas=args.receiver_replicas,
                         database_url=args.database_url, tls_dir=args.tls_dir)
@@ -73,7 +80,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:<14} grpc://{addr}")
         for url in launcher.http_urls:
             print(f"results        {url}/v1/results   (API reference {url}/docs)")
-        connect = [f"--transmitter {launcher.target('transmitter')}", f"--receiver {launcher.http_url}"]
+        front = launcher.console_url or launcher.http_url
+        if launcher.console_url:
+            print(f"console        {front}/   (and {front}/v1/results by proxy)")
+        connect = [f"--transmitter {launcher.target('transmitter')}", f"--receiver {front}"]
         if launcher.ca:
             connect.append(f"--ca {launcher.ca}")
         if launcher.auth_on:

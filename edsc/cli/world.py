@@ -16,20 +16,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     group.required = True
 
     sheet = group.add_parser("sheet", help="contact sheet: every attribute at degrees 0..5 for a few identities")
-    sheet.add_argument("--out", type=Path, required=True, help="PNG file to write")
-    sheet.add_argument("--identities", type=int, default=3, help="number of identities (default 3)")
-    sheet.add_argument("--seed", type=int, default=0, help="seed of the identity draw (default 0)")
-    sheet.add_argument("--size", type=int, default=128, help="face size in pixels (default 128)")
+    _sheet_options(sheet, identities=3, what="identities", seed_of="the identity draw")
     sheet.add_argument("--base", type=str, default=None,
                        help="degrees of the attributes a row does not vary, e.g. 0,0,0,0,2 (default all 0)")
     sheet.set_defaults(func=_sheet)
 
     art = group.add_parser("artwork", help="contact sheet of the artwork domain (painted SynthFace faces)")
-    art.add_argument("--out", type=Path, required=True, help="PNG file to write")
-    art.add_argument("--identities", type=int, default=4, help="number of faces (default 4)")
+    _sheet_options(art, identities=4, what="faces", seed_of="the faces and the styles")
     art.add_argument("--styles", type=int, default=5, help="painting styles per face (default 5)")
-    art.add_argument("--seed", type=int, default=0, help="seed of the faces and the styles (default 0)")
-    art.add_argument("--size", type=int, default=128, help="face size in pixels (default 128)")
     art.set_defaults(func=_artwork)
 
     sample = group.add_parser("sample", help="render random faces as PNGs plus a JSON of their labels")
@@ -39,6 +33,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     sample.add_argument("--size", type=int, default=128, help="face size in pixels (default 128)")
     sample.add_argument("--fractional", action="store_true", help="draw degrees uniformly in [0, 5], not integers")
     sample.set_defaults(func=_sample)
+
+
+def _sheet_options(parser: argparse.ArgumentParser, identities: int, what: str, seed_of: str) -> None:
+    """The options every contact sheet takes: --out, --identities, --seed, --size."""
+    parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    parser.add_argument("--identities", type=int, default=identities, help=f"number of {what} (default {identities})")
+    parser.add_argument("--seed", type=int, default=0, help=f"seed of {seed_of} (default 0)")
+    parser.add_argument("--size", type=int, default=128, help="face size in pixels (default 128)")
+
+
+def _sheet_out(args: argparse.Namespace, max_identities: int) -> Path:
+    """Checks a contact sheet's --identities, --size and --out; the PNG path to write."""
+    if not 1 <= args.identities <= max_identities:
+        raise InvalidArgumentError(f"--identities {args.identities} is outside [1, {max_identities}]")
+    _check_size(args.size)
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise InvalidArgumentError(f"--out {out} must name a .png file")
+    if not out.parent.exists():
+        raise InvalidArgumentError(f"directory {out.parent} does not exist")
+    return out
 
 
 def _check_size(size: int) -> None:
@@ -65,15 +80,8 @@ def _sheet(args: argparse.Namespace) -> int:
     from edsc.world.sheet import contact_sheet
     from edsc.world.synthface import sample_identity
 
-    if not 1 <= args.identities <= 32:
-        raise InvalidArgumentError(f"--identities {args.identities} is outside [1, 32]")
-    _check_size(args.size)
+    out = _sheet_out(args, max_identities=32)
     base = _parse_base(args.base)
-    out = Path(args.out)
-    if out.suffix.lower() != ".png":
-        raise InvalidArgumentError(f"--out {out} must name a .png file")
-    if not out.parent.exists():
-        raise InvalidArgumentError(f"directory {out.parent} does not exist")
     import torch
 
     gen = torch.Generator().manual_seed(args.seed)
@@ -87,16 +95,9 @@ def _artwork(args: argparse.Namespace) -> int:
     from edsc.world.artwork import artwork_sheet
     from edsc.world.synthface import sample_degrees, sample_identity
 
-    if not 1 <= args.identities <= 16:
-        raise InvalidArgumentError(f"--identities {args.identities} is outside [1, 16]")
+    out = _sheet_out(args, max_identities=16)
     if not 1 <= args.styles <= 12:
         raise InvalidArgumentError(f"--styles {args.styles} is outside [1, 12]")
-    _check_size(args.size)
-    out = Path(args.out)
-    if out.suffix.lower() != ".png":
-        raise InvalidArgumentError(f"--out {out} must name a .png file")
-    if not out.parent.exists():
-        raise InvalidArgumentError(f"directory {out.parent} does not exist")
     import torch
 
     gen = torch.Generator().manual_seed(args.seed)

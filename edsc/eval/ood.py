@@ -19,18 +19,19 @@ Experiment ``ood``
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from edsc.eval import metrics as M
 from edsc.eval.checks import make_verdict, passes
+from edsc.eval.figures import sample_grid, show, snr_curves
 from edsc.eval.schemes import OURS, EditableDeepSC, build_schemes, channel_config
 from transmitter.instruction import Edit
 
-__all__ = ["run_ood", "real_photographs", "verdicts_ood", "section_ood", "plot_ood", "PAPER_METFACES",
-           "SHIFT_FID_RATIO"]
+__all__ = ["run_ood", "real_photographs", "verdicts_ood", "section_ood", "plot_ood", "not_best_at",
+           "PAPER_METFACES", "SHIFT_FID_RATIO"]
 
 PAPER_METFACES = (0.3622, 0.2238)          # Table IV, MetFaces, −6 dB: without → with fine-tuning
 #: The artwork domain counts as a real shift when FID(paintings, renders) is at least this many times the FID
@@ -188,6 +189,18 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
+def not_best_at(rows: Sequence[dict], metric: str, fmt: Callable[[Any], str] = _fmt) -> list[str]:
+    """The SNRs at which Editable-DeepSC does not have the lowest ``metric``, each as
+    ``"<snr> dB: <best method> <its value> vs ours <our value>"`` (empty: ours is best at every SNR)."""
+    losses = []
+    for snr in sorted({r["snr_db"] for r in rows}):
+        at = {r["method"]: r[metric] for r in rows if r["snr_db"] == snr}
+        best = min(at, key=at.get)
+        if best != OURS:
+            losses.append(f"{snr:g} dB: {best} {fmt(at[best])} vs ours {fmt(at[OURS])}")
+    return losses
+
+
 def verdicts_ood(ood: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Computed verdicts of the OOD experiment."""
     if not ood:
@@ -212,12 +225,7 @@ def verdicts_ood(ood: dict[str, Any] | None) -> list[dict[str, Any]]:
     for metric in ("lpips", "fid", "kid"):
         if not rows or metric not in rows[0]:
             continue
-        losses = []
-        for snr in sorted({r["snr_db"] for r in rows}):
-            at = {r["method"]: r[metric] for r in rows if r["snr_db"] == snr}
-            best = min(at, key=at.get)
-            if best != OURS:
-                losses.append(f"{snr:g} dB: {best} {_fmt(at[best])} vs ours {_fmt(at[OURS])}")
+        losses = not_best_at(rows, metric)
         out.append(make_verdict(
             f"Editable-DeepSC has the best (lowest) {metric.upper()} at every SNR on out-of-distribution faces "
             "(Fig. 8)", "yes (MetFaces)", not losses,
@@ -302,12 +310,6 @@ def section_ood(ood: dict[str, Any] | None, natural_rows: Sequence[dict] = ()) -
     return "\n\n".join(parts)
 
 
-def _show(ax, image, title: str) -> None:
-    ax.imshow(((image.float().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).cpu().numpy())
-    ax.set_title(title, fontsize=6)
-    ax.axis("off")
-
-
 def plot_ood(ood: dict[str, Any], out_dir) -> list:
     """``ood_artwork.png`` (LPIPS / FID / KID against SNR), ``samples_ood.png`` (face 0, every method and SNR)
     and ``ood_photos.png`` (the real photographs)."""
@@ -316,39 +318,12 @@ def plot_ood(ood: dict[str, Any], out_dir) -> list:
     from matplotlib.figure import Figure
 
     out_dir = Path(out_dir)
-    rows, paths = ood["rows"], []
-    metrics = [m for m in ("lpips", "fid", "kid") if m in rows[0]]
-    fig = Figure(figsize=(4.2 * len(metrics), 3.4), layout="constrained")
-    axes = [fig.add_subplot(1, len(metrics), i + 1) for i in range(len(metrics))]
-    for ax, metric in zip(axes, metrics):
-        for method in dict.fromkeys(r["method"] for r in rows):
-            curve = sorted((r["snr_db"], r[metric]) for r in rows if r["method"] == method)
-            ax.plot([c[0] for c in curve], [c[1] for c in curve], marker="o", label=method,
-                    linewidth=2.5 if method == OURS else 1.5)
-        ax.set_xlabel("SNR (dB)")
-        ax.set_ylabel(metric.upper())
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.suptitle("Fig. 8 analogue: out-of-distribution (artwork) faces, AWGN", fontsize=9)
-    fig.savefig(out_dir / "ood_artwork.png", dpi=110)
-    paths.append(out_dir / "ood_artwork.png")
-
+    paths = [snr_curves(ood["rows"], "Fig. 8 analogue: out-of-distribution (artwork) faces, AWGN",
+                        out_dir / "ood_artwork.png")]
     s = ood["samples"]
-    keys = [k for k in s if isinstance(k, tuple)]
-    methods = list(dict.fromkeys(k[0] for k in keys))
-    snrs = sorted({k[1] for k in keys})
-    cols = max(len(snrs), 3)
-    fig = Figure(figsize=(1.6 * cols, 1.7 * (len(methods) + 1)), layout="constrained")
-    axes = fig.subplots(len(methods) + 1, cols, squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for j, name in enumerate(("source", "ideal", "reference")):
-        _show(axes[0][j], s[name], f"painting: {name}")
-    for i, method in enumerate(methods, start=1):
-        for j, snr in enumerate(snrs):
-            _show(axes[i][j], s[(method, snr)], f"{method}\n{snr:g} dB")
-    fig.savefig(out_dir / "samples_ood.png", dpi=100)
-    paths.append(out_dir / "samples_ood.png")
+    cells = {k: v for k, v in s.items() if isinstance(k, tuple)}
+    header = {name: s[name] for name in ("source", "ideal", "reference")}
+    paths.append(sample_grid(header, cells, out_dir / "samples_ood.png", header_prefix="painting: "))
 
     p = s.get("photos")
     if p:
@@ -356,11 +331,11 @@ def plot_ood(ood: dict[str, Any], out_dir) -> list:
         fig = Figure(figsize=(1.6 * cols, 1.8 * len(p["names"])), layout="constrained")
         axes = fig.subplots(len(p["names"]), cols, squeeze=False)
         for i, name in enumerate(p["names"]):
-            _show(axes[i][0], p["source"][i], name)
-            _show(axes[i][1], p["inverted"][i], "inversion")
-            _show(axes[i][2], p["edited"][i], "edit, no channel")
+            show(axes[i][0], p["source"][i], name)
+            show(axes[i][1], p["inverted"][i], "inversion")
+            show(axes[i][2], p["edited"][i], "edit, no channel")
             for j, (snr, imgs) in enumerate(sorted(p["received"].items()), start=3):
-                _show(axes[i][j], imgs[i], f"{OURS}\n{snr:g} dB")
+                show(axes[i][j], imgs[i], f"{OURS}\n{snr:g} dB")
         fig.savefig(out_dir / "ood_photos.png", dpi=100)
         paths.append(out_dir / "ood_photos.png")
     return paths

@@ -15,7 +15,8 @@ from typing import Any, Sequence
 
 from edsc.eval.checks import all_pass, make_verdict, passes
 from edsc.eval.costs import section_costs, verdicts_costs
-from edsc.eval.ood import plot_ood, section_ood, verdicts_ood
+from edsc.eval.figures import CURVE_METRICS, figure, sample_grid, snr_curves
+from edsc.eval.ood import not_best_at, plot_ood, section_ood, verdicts_ood
 from edsc.eval.run import EvalResults
 from edsc.eval.schemes import OURS
 
@@ -83,12 +84,7 @@ def verdict_best(rows: Sequence[dict], metric: str, channel: str) -> dict[str, A
     """Is Editable-DeepSC best (lowest ``metric``) at every SNR of ``channel``?"""
     if not rows or metric not in rows[0] or OURS not in _methods(rows):
         return None
-    losses = []
-    for snr in sorted({r["snr_db"] for r in rows}):
-        at = {r["method"]: r[metric] for r in rows if r["snr_db"] == snr}
-        best = min(at, key=at.get)
-        if best != OURS:
-            losses.append(f"{snr:g} dB: {best} {_fmt(at[best])} vs ours {_fmt(at[OURS])}")
+    losses = not_best_at(rows, metric, _fmt)
     ours = "best at every SNR" if not losses else "not best at " + "; ".join(losses)
     in_paper = channel == "awgn"
     return make_verdict(f"Editable-DeepSC has the best (lowest) {metric.upper()} at every SNR ({channel})",
@@ -228,33 +224,15 @@ def _ood_parts(results: EvalResults) -> dict[str, Any] | None:
 # Plots
 # ----------------------------------------------------------------------------------------------------------------
 
-def _figure(n_axes: int, width: float = 4.2):
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(width * n_axes, 3.4), layout="constrained")
-    return fig, [fig.add_subplot(1, n_axes, i + 1) for i in range(n_axes)]
-
-
 def plot_fig4(rows: Sequence[dict], channel: str, path: Path) -> Path:
     """LPIPS (and FID / KID when computed) against SNR, one line per method."""
-    metrics = [m for m in ("lpips", "fid", "kid") if m in rows[0]]
-    fig, axes = _figure(len(metrics), 4.2 if len(metrics) > 1 else 6.0)
-    for ax, metric in zip(axes, metrics):
-        for method in _methods(rows):
-            curve = sorted((s, r[metric]) for s, r in _by(rows, method).items())
-            ax.plot([c[0] for c in curve], [c[1] for c in curve], marker="o", label=method,
-                    linewidth=2.5 if method == OURS else 1.5)
-        ax.set_xlabel("SNR (dB)")
-        ax.set_ylabel(metric.upper())
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.suptitle(f"Fig. 4 analogue, {channel}; reference: the edit without a channel", fontsize=9)
-    fig.savefig(path, dpi=110)
-    return path
+    width = 4.2 if sum(m in rows[0] for m in CURVE_METRICS) > 1 else 6.0
+    return snr_curves(rows, f"Fig. 4 analogue, {channel}; reference: the edit without a channel", path, width)
 
 
 def plot_table3(rows: Sequence[dict], path: Path) -> Path:
     rows = sorted(rows, key=lambda r: r["r_inv"])
-    fig, (ax,) = _figure(1, 5.5)
+    fig, (ax,) = figure(1, 5.5)
     x = [r["r_inv"] for r in rows]
     ax.plot(x, [r["lpips_gt"] for r in rows], marker="o", label="LPIPS vs ideal edit")
     ax.plot(x, [r["lpips_own"] for r in rows], marker="s", label="LPIPS vs own no-channel edit")
@@ -271,7 +249,7 @@ def plot_table3(rows: Sequence[dict], path: Path) -> Path:
 
 
 def plot_table4(rows: Sequence[dict], path: Path) -> Path:
-    fig, (ax,) = _figure(1, 5.0)
+    fig, (ax,) = figure(1, 5.0)
     for method in _methods(rows):
         curve = sorted((s, r["lpips"]) for s, r in _by(rows, method).items())
         ax.plot([c[0] for c in curve], [c[1] for c in curve], marker="o", label=method)
@@ -286,29 +264,11 @@ def plot_table4(rows: Sequence[dict], path: Path) -> Path:
 
 def plot_samples(results: EvalResults, channel: str, path: Path) -> Path | None:
     """Face 0: source, ideal edit, reference; then every method (rows) at every SNR (columns)."""
-    keys = [k for k in results.samples if isinstance(k, tuple) and k[0] == channel]
-    if not keys:
+    cells = {k[1:]: v for k, v in results.samples.items() if isinstance(k, tuple) and k[0] == channel}
+    if not cells:
         return None
-    methods = list(dict.fromkeys(k[1] for k in keys))
-    snrs = sorted({k[2] for k in keys})
-    cols = max(len(snrs), 3)
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(1.6 * cols, 1.7 * (len(methods) + 1)), layout="constrained")
-    axes = fig.subplots(len(methods) + 1, cols, squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for j, name in enumerate(("source", "ideal", "reference")):
-        _show(axes[0][j], results.samples[name], name)
-    for i, method in enumerate(methods, start=1):
-        for j, snr in enumerate(snrs):
-            _show(axes[i][j], results.samples[(channel, method, snr)], f"{method}\n{snr:g} dB")
-    fig.savefig(path, dpi=100)
-    return path
-
-
-def _show(ax, image, title: str) -> None:
-    ax.imshow(((image.float().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).cpu().numpy())
-    ax.set_title(title, fontsize=6)
+    header = {name: results.samples[name] for name in ("source", "ideal", "reference")}
+    return sample_grid(header, cells, path)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ import ipaddress
 import json
 import math
 import random
+import struct
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -78,6 +80,9 @@ class Plan:
         fetches that meet a connection error or HTTP 503 (0: no retries)
     raw_path : where the load generator appends one JSON line per request
     images_dir : where it writes each received PNG (for LPIPS); "" to not keep them
+    reuse_images : send each template's image bytes unchanged, so that the transmitter's inversion cache answers
+        the repeats; by default every request's image carries its request id (:func:`distinct_image`), so every
+        request is inverted, as a new photo would be
     """
 
     transmitter: str
@@ -97,6 +102,7 @@ class Plan:
     fetch_wait_s: float = 10.0
     retry_for_s: float = 60.0
     tls_ca: str = ""
+    reuse_images: bool = False
     extra: dict = field(default_factory=dict)      # settings recorded in summary.json, unused by the runner
 
     def to_json(self) -> str:
@@ -272,3 +278,28 @@ def parse_url(text: str, name: str = "--receiver") -> str:
         raise InvalidArgumentError(f"{name} {text!r}: use an http(s) base URL, e.g. http://127.0.0.1:8080")
     del port
     return str(text).rstrip("/")
+
+
+def distinct_image(data: bytes, nonce: str) -> bytes:
+    """The same picture in other bytes: ``data`` (PNG or JPEG) with ``nonce`` in a PNG ``tEXt`` chunk after the
+    header or a JPEG comment segment after the start marker. Decoded pixels are unchanged; the bytes' hash is not.
+
+    Parameters
+    ----------
+    data : bytes
+        A PNG or JPEG file.
+    nonce : str
+        ASCII text, at most 200 characters (a request id).
+    """
+    text = nonce.encode("ascii")
+    if len(text) > 200:
+        raise InvalidArgumentError("the image nonce is longer than 200 characters")
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        ihdr_end = 8 + 8 + struct.unpack(">I", data[8:12])[0] + 4    # signature, length + type, data, CRC
+        body = b"tEXt" + b"edsc-nonce\x00" + text
+        chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+        return data[:ihdr_end] + chunk + data[ihdr_end:]
+    if data[:2] == b"\xff\xd8":
+        segment = b"\xff\xfe" + struct.pack(">H", len(text) + 2) + text
+        return data[:2] + segment + data[2:]
+    raise InvalidArgumentError("a load-test image must be PNG or JPEG")

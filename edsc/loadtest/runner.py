@@ -36,7 +36,7 @@ import gevent
 from locust.env import Environment
 from locust.log import setup_logging
 
-from edsc.loadtest.plan import Plan, RequestSpec, Schedule, Stage, decode_request
+from edsc.loadtest.plan import Plan, RequestSpec, Schedule, Stage, decode_request, distinct_image
 from edsc.loadtest.recorder import Recorder
 from edsc.loadtest.user import ArrivalUser, ClosedLoopUser, bind
 from shared.rpc.editdsc.v1 import transmitter_pb2
@@ -111,6 +111,8 @@ class StageRun:
         req.channel.snr_db = spec.snr_db
         req.seed = spec.seed
         req.request_id = spec.request_id
+        if req.image and not self.plan.reuse_images:
+            req.image = distinct_image(req.image, spec.request_id)
         return req
 
     def begin(self, spec: RequestSpec) -> None:

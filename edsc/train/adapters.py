@@ -50,8 +50,8 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from edsc.train.loop import FitConfig, fit, optimizer_step
 from edsc.train.rundir import RunDir
-from edsc.train.schedule import lr_at, set_lr
 from edsc.world.seeds import make_generator, stable_seed
 from shared.channel.awgn_estimate import awgn_estimate, awgn_mean
 from shared.dataclass_config import checked_fields
@@ -321,7 +321,8 @@ def train_adapters(generator: nn.Module, codec: nn.Module, images_or_latents: An
         best = ck.get("best", {})
     else:
         before, best = {}, {}
-    log = run.log(["step", "snr_db", "level_step", "lr", "lpips", "seconds"], resume_step=gstep if ck else None)
+    log_fields = ["step", "snr_db", "level_step", "lr", "lpips", "seconds"]
+    log = run.log(log_fields, resume_step=gstep if ck else None)
 
     # the "before" and "without bank" references are measured once, before any training, and checkpointed
     eval_seeds = {lv: [_channel_seed("heldout/adapters", cfg.seed, lv, j) for j in range(cfg.eval_draws)]
@@ -348,56 +349,50 @@ def train_adapters(generator: nn.Module, codec: nn.Module, images_or_latents: An
 
     bar = tqdm(total=total_steps, initial=gstep, file=sys.stderr, disable=not progress, desc="adapters",
                dynamic_ncols=True)
-    opt = None
-    opt_level = None
-    t0 = time.time()
+    loop = FitConfig(steps=cfg.steps, lr=cfg.lr, warmup=cfg.warmup, final_frac=cfg.final_frac,
+                     checkpoint_every=cfg.ckpt_every, log_every=cfg.log_every, log_first=True,
+                     log_fields=log_fields)
+    t0 = time.perf_counter()
     try:
-        while gstep < total_steps:
-            li, s = divmod(gstep, cfg.steps)
-            level = levels[li]
+        for li in range(gstep // cfg.steps if cfg.steps else len(levels), len(levels)):
+            level, s0 = levels[li], gstep - li * cfg.steps
             params = codec.bank.level_parameters(level)
-            if opt_level != level:
-                for p in codec.parameters():
-                    p.requires_grad_(False)
-                for p in params:
-                    p.requires_grad_(True)
-                opt = torch.optim.Adam(params, lr=cfg.lr)
-                if opt_state is not None and s > 0:
-                    opt.load_state_dict(opt_state)
-                opt_state = None
-                opt_level = level
-                if cfg.n_val and str(level) not in best:
-                    validate(level, 0, params)                     # the incoming bank is a candidate too
-            lr = lr_at(s, cfg.lr, cfg.steps, cfg.warmup, cfg.final_frac)
-            set_lr(opt, lr)
-            g = make_generator("train/adapters", cfg.seed, level, s)
-            idx = torch.randperm(cfg.n_ft, generator=g)[: cfg.batch_size].to(device)
-            cseed = _channel_seed("train/adapters/channel", cfg.seed, level, s)
-            img = received_images(generator, codec, w_ft[idx], level, seed=cseed, mode=cfg.channel,
-                                  noise_mode=cfg.noise_mode)
-            loss = lp(img, t_ft[idx]).mean()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite LPIPS at level {level} dB, step {s}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
-            gstep += 1
-            if cfg.n_val and ((s + 1) % cfg.val_every == 0 or s == cfg.steps - 1):
-                validate(level, s + 1, params)
-                if s == cfg.steps - 1:                             # the level is done: keep its best snapshot
-                    with torch.no_grad():
-                        for p, q in zip(params, best[str(level)]["state"]):
-                            p.copy_(q)
-            bar.update(1)
-            bar.set_postfix(snr=level, lpips=f"{loss.item():.4f}")
-            if s % cfg.log_every == 0 or s == cfg.steps - 1:
-                log.log(step=gstep, snr_db=level, level_step=s + 1, lr=lr, lpips=float(loss.item()),
-                        seconds=round(time.time() - t0, 2))
-            if gstep % cfg.ckpt_every == 0 or gstep == total_steps or (s == cfg.steps - 1):
-                run.save(gstep, {"bank": codec.bank.state_dict(), "before": before, "best": best,
-                                 "optimizer": opt.state_dict() if s < cfg.steps - 1 else None})
+            for p in codec.parameters():
+                p.requires_grad_(False)
+            for p in params:
+                p.requires_grad_(True)
+            opt = torch.optim.Adam(params, lr=cfg.lr)
+            if opt_state is not None and s0 > 0:
+                opt.load_state_dict(opt_state)
+            opt_state = None
+            if cfg.n_val and str(level) not in best:
+                validate(level, 0, params)                         # the incoming bank is a candidate too
+
+            def step(s: int, level: float = level, params: list[Tensor] = params,
+                     opt: torch.optim.Optimizer = opt) -> dict[str, float]:
+                g = make_generator("train/adapters", cfg.seed, level, s)
+                idx = torch.randperm(cfg.n_ft, generator=g)[: cfg.batch_size].to(device)
+                cseed = _channel_seed("train/adapters/channel", cfg.seed, level, s)
+                img = received_images(generator, codec, w_ft[idx], level, seed=cseed, mode=cfg.channel,
+                                      noise_mode=cfg.noise_mode)
+                loss = lp(img, t_ft[idx]).mean()
+                optimizer_step(loss, opt, params, cfg.grad_clip, f"LPIPS at level {level} dB, step {s}")
+                if cfg.n_val and ((s + 1) % cfg.val_every == 0 or s == cfg.steps - 1):
+                    validate(level, s + 1, params)
+                    if s == cfg.steps - 1:                         # the level is done: keep its best snapshot
+                        with torch.no_grad():
+                            for p, q in zip(params, best[str(level)]["state"]):
+                                p.copy_(q)
+                bar.set_postfix(snr=level, lpips=f"{loss.item():.4f}")
+                return {"snr_db": level, "level_step": s + 1, "lpips": float(loss.item())}
+
+            def state(done: int, opt: torch.optim.Optimizer = opt) -> dict[str, Any]:
+                return {"bank": codec.bank.state_dict(), "before": before, "best": best,
+                        "optimizer": opt.state_dict() if done < cfg.steps else None}
+
+            fit(step, loop, run, None, model=codec.bank, optimizer=opt, start=s0, log=log, bar=bar, t0=t0,
+                time_limit=None, offset=li * cfg.steps, state=state, close=False)
+            gstep = (li + 1) * cfg.steps
     finally:
         bar.close()
         for p in list(generator.parameters()) + list(codec.parameters()):
@@ -442,7 +437,7 @@ def train_adapters(generator: nn.Module, codec: nn.Module, images_or_latents: An
         "lr": cfg.lr, "lpips_clean": clean, "total_params": int(total_params), "total_counted": counted,
         "tuned_params": codec.bank.parameter_count(lv0),
         "tuned_share": codec.bank.parameter_count(lv0) / float(total_params),
-        "seconds": round(time.time() - t0, 2),
+        "seconds": round(time.perf_counter() - t0, 2),
     }
     run.write_metrics(metrics)
     return codec, metrics

@@ -52,8 +52,8 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from edsc.train.adapters import awgn_link, _channel_seed
+from edsc.train.loop import FitConfig, fit, optimizer_step
 from edsc.train.rundir import RunDir
-from edsc.train.schedule import lr_at, set_lr
 from edsc.world.seeds import make_generator, stable_seed
 from shared.dataclass_config import checked_fields
 from shared.errors import InvalidArgumentError
@@ -313,67 +313,61 @@ def train_fields(generator: nn.Module, predictor: nn.Module, identity_encoder: n
         opt.load_state_dict(ck["optimizer"])
         start = int(ck["step"])
         history = list(ck.get("history", []))
-    log = run.log(["step", "lr", "loss", "l_pred", "l_id", "l_disc", "target_acc", "seconds"],
-                  resume_step=start if ck is not None else None)
+    loop = FitConfig(steps=cfg.steps, lr=cfg.lr, warmup=cfg.warmup, final_frac=cfg.final_frac,
+                     checkpoint_every=cfg.ckpt_every, log_every=cfg.log_every, log_first=True,
+                     log_fields=["step", "lr", "loss", "l_pred", "l_id", "l_disc", "target_acc", "seconds"])
+    log = run.log(loop.log_fields, resume_step=start if ck is not None else None)
 
     bar = tqdm(total=cfg.steps, initial=start, file=sys.stderr, disable=not progress, desc="fields",
                dynamic_ncols=True)
-    t0 = time.time()
+    t0 = time.perf_counter()
     use_disc = cfg.lambda_disc > 0 and discriminator is not None
     use_id = cfg.lambda_id > 0 and identity_encoder is not None
+
+    def step(s: int) -> dict[str, float]:
+        g = make_generator("train/fields", cfg.seed, 0 if cfg.fixed_batch else s)
+        w = _sample_latents(generator, cfg, latents, g, device)                       # (B, D)
+        B = w.shape[0]
+        with torch.no_grad():
+            img0 = generator.synthesis(w, noise_mode=cfg.noise_mode)                  # (B, 3, H, W)
+            a0 = predictor(img0).argmax(-1)                                            # (B, m)
+            f0 = identity_encoder(img0) if use_id else None
+        which = torch.randint(0, len(names), (B,), generator=g).to(device)           # index into names
+        k = attr_idx.to(device)[which]                                                 # predictor index
+        d = choose_directions(a0.gather(1, k.view(-1, 1)).squeeze(1).float(), u, g).to(device)
+        a_exp = a0.clone()
+        a_exp.scatter_(1, k.view(-1, 1), (a0.gather(1, k.view(-1, 1)) + d.view(-1, 1).long()).clamp(0, u))
+        cseed = _channel_seed("train/fields/channel", cfg.seed, 0 if cfg.fixed_batch else s)
+
+        e = _apply_fields(fields, names, w, which, d)                                 # (B, D)
+        img1 = _render_link(generator, codec, e, cfg, cseed)                          # (B, 3, H, W)
+        logits = predictor(img1)                                                       # (B, m, u+1)
+        ce = F.cross_entropy(logits.flatten(0, 1), a_exp.flatten(), reduction="none").view(B, -1)
+        tmask = F.one_hot(k, ce.shape[1]).bool()
+        ce_t = ce[tmask]                                                               # (B,)
+        ce_o = (ce * (~tmask)).sum(1) / max(1, ce.shape[1] - 1)
+        l_pred = (ce_t + cfg.other_weight * ce_o).mean()
+        l_id = (identity_encoder(img1) - f0).abs().mean() if use_id else torch.zeros((), device=device)
+        l_disc = -discriminator(img1).mean() if use_disc else torch.zeros((), device=device)
+        loss = cfg.lambda_pred * l_pred + cfg.lambda_id * l_id + cfg.lambda_disc * l_disc
+        optimizer_step(loss, opt, params, cfg.grad_clip, f"field loss at step {s}")
+        acc = float((logits.detach().argmax(-1).gather(1, k.view(-1, 1)).squeeze(1)
+                     == a_exp.gather(1, k.view(-1, 1)).squeeze(1)).float().mean())
+        bar.set_postfix(loss=f"{loss.item():.4f}", acc=f"{acc:.2f}")
+        done = s + 1
+        if cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.steps:
+            ev = evaluate_fields(fields, generator, predictor, codec, cfg)
+            history.append({"step": done, **{m: ev[m]["mean"] for m in ev if m != "n"}})
+        return {"loss": float(loss.item()), "l_pred": float(l_pred.item()), "l_id": float(l_id.item()),
+                "l_disc": float(l_disc.item()), "target_acc": acc}
+
+    def state(done: int) -> dict[str, Any]:
+        return {"fields": fields.state_dict(), "optimizer": opt.state_dict(), "history": history}
+
     try:
         with _differentiable(predictor, identity_encoder):
-            for step in range(start, cfg.steps):
-                lr = lr_at(step, cfg.lr, cfg.steps, cfg.warmup, cfg.final_frac)
-                set_lr(opt, lr)
-                g = make_generator("train/fields", cfg.seed, 0 if cfg.fixed_batch else step)
-                w = _sample_latents(generator, cfg, latents, g, device)               # (B, D)
-                B = w.shape[0]
-                with torch.no_grad():
-                    img0 = generator.synthesis(w, noise_mode=cfg.noise_mode)          # (B, 3, H, W)
-                    a0 = predictor(img0).argmax(-1)                                    # (B, m)
-                    f0 = identity_encoder(img0) if use_id else None
-                which = torch.randint(0, len(names), (B,), generator=g).to(device)   # index into names
-                k = attr_idx.to(device)[which]                                         # predictor index
-                d = choose_directions(a0.gather(1, k.view(-1, 1)).squeeze(1).float(), u, g).to(device)
-                a_exp = a0.clone()
-                a_exp.scatter_(1, k.view(-1, 1),
-                               (a0.gather(1, k.view(-1, 1)) + d.view(-1, 1).long()).clamp(0, u))
-                cseed = _channel_seed("train/fields/channel", cfg.seed, 0 if cfg.fixed_batch else step)
-
-                e = _apply_fields(fields, names, w, which, d)                         # (B, D)
-                img1 = _render_link(generator, codec, e, cfg, cseed)                  # (B, 3, H, W)
-                logits = predictor(img1)                                               # (B, m, u+1)
-                ce = F.cross_entropy(logits.flatten(0, 1), a_exp.flatten(), reduction="none").view(B, -1)
-                tmask = F.one_hot(k, ce.shape[1]).bool()
-                ce_t = ce[tmask]                                                       # (B,)
-                ce_o = (ce * (~tmask)).sum(1) / max(1, ce.shape[1] - 1)
-                l_pred = (ce_t + cfg.other_weight * ce_o).mean()
-                l_id = (identity_encoder(img1) - f0).abs().mean() if use_id else torch.zeros((), device=device)
-                l_disc = -discriminator(img1).mean() if use_disc else torch.zeros((), device=device)
-                loss = cfg.lambda_pred * l_pred + cfg.lambda_id * l_id + cfg.lambda_disc * l_disc
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite field loss at step {step}")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-                opt.step()
-                acc = float((logits.detach().argmax(-1).gather(1, k.view(-1, 1)).squeeze(1)
-                             == a_exp.gather(1, k.view(-1, 1)).squeeze(1)).float().mean())
-                done = step + 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.4f}", acc=f"{acc:.2f}")
-                if step % cfg.log_every == 0 or done == cfg.steps:
-                    log.log(step=done, lr=lr, loss=float(loss.item()), l_pred=float(l_pred.item()),
-                            l_id=float(l_id.item()), l_disc=float(l_disc.item()), target_acc=acc,
-                            seconds=round(time.time() - t0, 2))
-                if cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.steps:
-                    ev = evaluate_fields(fields, generator, predictor, codec, cfg)
-                    history.append({"step": done, **{m: ev[m]["mean"] for m in ev if m != "n"}})
-                if done % cfg.ckpt_every == 0 or done == cfg.steps:
-                    run.save(done, {"fields": fields.state_dict(), "optimizer": opt.state_dict(),
-                                    "history": history})
+            fit(step, loop, run, None, model=fields, optimizer=opt, start=start, log=log, bar=bar, t0=t0,
+                time_limit=None, state=state)
     finally:
         bar.close()
         for m, training, req in saved:
@@ -388,7 +382,7 @@ def train_fields(generator: nn.Module, predictor: nn.Module, identity_encoder: n
     for m, training, _ in saved:
         m.train(training)
     metrics = {"attributes": names, "steps": cfg.steps, "train_snr_db": cfg.train_snr_db, "channel": cfg.channel,
-               "eval": ev, "history": history, "seconds": round(time.time() - t0, 2)}
+               "eval": ev, "history": history, "seconds": round(time.perf_counter() - t0, 2)}
     run.write_metrics(metrics)
     return fields, metrics
 
@@ -422,11 +416,12 @@ def pretrain_fields_on_world(fields: FieldBank, generator: nn.Module, names: lis
     attr_names = list(names)
     params = [p for n in attr_names for p in fields[n].parameters()]
     opt = torch.optim.Adam(params, lr=lr)
-    t0 = time.time()
-    first = last = float("nan")
-    bar = tqdm(range(steps), file=sys.stderr, disable=not progress, desc="fields warm start", dynamic_ncols=True)
-    for step in bar:
-        g = make_generator("train/fields/warm", seed, step)
+    t0 = time.perf_counter()
+    losses: list[float] = []
+    bar = tqdm(total=steps, file=sys.stderr, disable=not progress, desc="fields warm start", dynamic_ncols=True)
+
+    def step(s: int) -> dict[str, float]:
+        g = make_generator("train/fields/warm", seed, s)
         identity = sample_identity(batch_size, generator=g)                                   # (B, 25)
         degrees = sample_degrees(batch_size, generator=g)                                     # (B, 5) integers
         attr = torch.randint(len(attr_names), (batch_size,), generator=g)                    # (B,)
@@ -434,9 +429,9 @@ def pretrain_fields_on_world(fields: FieldBank, generator: nn.Module, names: lis
         d = choose_directions(degrees[rows, col], MAX_DEGREE, g)                              # (B,) ±1
         moved = degrees.clone()
         moved[rows, col] += d
-        gz = torch.Generator().manual_seed(stable_seed("train/fields/warm/z", seed, step))
+        gz = torch.Generator().manual_seed(stable_seed("train/fields/warm/z", seed, s))
         z0 = z_from_world_params(identity, degrees, generator=gz)
-        gz = torch.Generator().manual_seed(stable_seed("train/fields/warm/z", seed, step))  # same nuisance
+        gz = torch.Generator().manual_seed(stable_seed("train/fields/warm/z", seed, s))     # same nuisance
         z1 = z_from_world_params(identity, moved, generator=gz)
         with torch.no_grad():
             w0 = generator.mapping(z0.to(device))                                             # (B, D)
@@ -446,8 +441,14 @@ def pretrain_fields_on_world(fields: FieldBank, generator: nn.Module, names: lis
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        last = float(loss.detach())
-        first = last if step == 0 else first
-        bar.set_postfix(loss=f"{last:.4f}")
+        losses.append(float(loss.detach()))
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        return {}
+
+    loop = FitConfig(steps=steps, lr=lr, warmup=0, final_frac=1.0, checkpoint_every=max(1, steps),   # constant rate
+                     log_every=max(1, steps), log_fields=[])
+    fit(step, loop, None, None, model=fields, optimizer=opt, start=0, log=None, bar=bar, t0=t0, time_limit=None,
+        close=False)
     bar.close()
-    return {"steps": steps, "first_loss": first, "final_loss": last, "seconds": round(time.time() - t0, 1)}
+    first, last = (losses[0], losses[-1]) if losses else (float("nan"), float("nan"))
+    return {"steps": steps, "first_loss": first, "final_loss": last, "seconds": round(time.perf_counter() - t0, 1)}

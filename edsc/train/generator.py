@@ -38,7 +38,6 @@ device. Files in ``run_dir``: ``config.json``, ``checkpoint.pt``, ``losses.csv``
 from __future__ import annotations
 
 import copy
-import csv
 import dataclasses
 import json
 import math
@@ -55,8 +54,11 @@ from torch import Tensor
 from tqdm import tqdm
 
 from edsc.train import losses as L
-from edsc.world.synthface import ATTRIBUTES, IDENTITY_DIMS, MAX_DEGREE, render, sample_degrees, sample_identity
-from shared.atomic_io import atomic_path, save_torch_atomic, write_json_atomic
+from edsc.train.loop import FitConfig, fit
+from edsc.train.rundir import CSVLog
+from edsc.train.schedule import lr_at, set_lr
+from edsc.world.synthface import ATTRIBUTES, MAX_DEGREE, render, sample_degrees, sample_identity
+from shared.atomic_io import save_safetensors_atomic, save_torch_atomic, write_json_atomic
 from shared.config import pick_device
 from shared.dataclass_config import checked_fields
 from shared.errors import InvalidArgumentError
@@ -284,14 +286,6 @@ def heldout_world_params(n: int, seed: int, stream: int = 1) -> tuple[Tensor, Te
     return sample_identity(n, gen), sample_degrees(n, gen)
 
 
-def _learning_rate(config: GeneratorTrainConfig, step: int, base: float) -> float:
-    if config.warmup_steps > 0 and step < config.warmup_steps:
-        return base * (step + 1) / config.warmup_steps
-    span = max(1, config.steps - config.warmup_steps)
-    t = min(1.0, max(0.0, (step - config.warmup_steps) / span))
-    return base * (config.lr_final + (1.0 - config.lr_final) * 0.5 * (1.0 + math.cos(math.pi * t)))
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Evaluation
 
@@ -358,19 +352,6 @@ def _save_grid(rows: list[Tensor], path: Path) -> None:
 
 # ----------------------------------------------------------------------------------------------------------
 # Training
-
-
-def _truncate_csv(path: Path, last_step: int) -> None:
-    """Keep the header and the rows with step <= last_step."""
-    if not path.is_file():
-        return
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
-        return
-    kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= last_step]
-    with open(path, "w", newline="") as fh:
-        csv.writer(fh).writerows(kept)
 
 
 def _truncate_jsonl(path: Path, last_step: int) -> list[dict]:
@@ -530,15 +511,13 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
         if device.type == "cuda" and ckpt.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(ckpt["rng_cuda"].cpu(), device)
         start = int(ckpt["step"])
-        _truncate_csv(loss_csv, start)
         history = _truncate_jsonl(eval_log, start)
     else:
-        with open(loss_csv, "w", newline="") as fh:
-            csv.writer(fh).writerow(_LOSS_COLUMNS)
         eval_log.write_text("")
         (run_dir / "init.json").unlink(missing_ok=True)
         if init_from is not None:
             _warm_start(G, g_ema, Path(init_from), run_dir / "init.json")
+    log = CSVLog(loss_csv, _LOSS_COLUMNS, resume_step=start if start > 0 else None)
     write_json_atomic(run_dir / "config.json", config.to_dict(), sort_keys=True)
 
     eval_id, eval_deg = heldout_world_params(config.eval_faces, config.seed, stream=1)
@@ -570,20 +549,16 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
             state["opt_d"] = opt_d.state_dict()
         save_torch_atomic(state, ckpt_path)
 
-    pending: list[list] = []
     step_times: list[float] = []
     cpu_times: list[float] = []
     t_call = time.perf_counter()
-    stopped = False
     bar = tqdm(total=config.steps, initial=start, file=sys.stderr, disable=not progress, desc="generator",
                dynamic_ncols=True)
     G.train()
-    for step in range(start, config.steps):
+
+    def step(s: int) -> dict[str, Any]:
         t0, c0 = time.perf_counter(), time.process_time()
-        lr = _learning_rate(config, step, config.lr)
-        for group in opt_g.param_groups:
-            group["lr"] = lr
-        z = batch_latents(config, step)                                     # (B, D) on CPU
+        z = batch_latents(config, s)                                        # (B, D) on CPU
         identity, degrees = world_params_from_z(z, config.integer_fraction)
         z = z.to(device)
         target = render(identity.to(device), degrees.to(device), config.size)  # (B, 3, R, R)
@@ -597,7 +572,7 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
         t_attr = image.new_zeros(())
         t_attr_lp = image.new_zeros(())
         if config.lambda_attr > 0 or config.lambda_attr_lpips > 0:
-            moved = render(identity.to(device), _move_one_degree(degrees, config, step).to(device), config.size)
+            moved = render(identity.to(device), _move_one_degree(degrees, config, s).to(device), config.size)
             change = L.change_weight_map(target, moved)                     # (B, 1, R, R)
             if config.lambda_attr > 0:
                 t_attr = L.weighted_l1(image, target, change).mean()
@@ -612,7 +587,7 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
             t_aux = aux_loss(image, identity.to(device), degrees.to(device)).mean()
             loss = loss + config.lambda_aux * t_aux
         adv_g = adv_d = image.new_zeros(())
-        adv_on = use_adv and step >= config.adv_start
+        adv_on = use_adv and s >= config.adv_start
         if adv_on:
             D.requires_grad_(False)
             adv_g = F.softplus(-D(image)).mean()
@@ -626,28 +601,22 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
         opt_g.step()
         if adv_on:
             D.requires_grad_(True)
-            for group in opt_d.param_groups:
-                group["lr"] = _learning_rate(config, step, config.d_lr)
+            set_lr(opt_d, lr_at(s, config.d_lr, config.steps, config.warmup_steps, config.lr_final))
             adv_d = F.softplus(D(image.detach())).mean() + F.softplus(-D(target)).mean()
             opt_d.zero_grad(set_to_none=True)
             adv_d.backward()
             opt_d.step()
-        _ema_update(g_ema, G, min(config.ema_decay, (1.0 + step) / (10.0 + step)))
+        _ema_update(g_ema, G, min(config.ema_decay, (1.0 + s) / (10.0 + s)))
 
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
         step_times.append(dt)
         cpu_times.append(dc)
-        done = step + 1
+        done = s + 1
         vals = [float(v.detach()) for v in (loss, t_l1, t_lp, t_gr, t_aux, adv_g, adv_d, t_attr, t_attr_lp)]
-        pending.append([done] + [f"{v:.6g}" for v in vals[:7]] + [f"{lr:.6g}", f"{dt:.4f}", f"{dc:.4f}"]
-                       + [f"{vals[7]:.6g}", f"{vals[8]:.6g}"])
-        bar.update(1)
         bar.set_postfix(loss=f"{vals[0]:.4f}", lpips=f"{vals[2]:.3f}",
                         ev=f"{history[-1]['lpips']:.3f}" if history else "-")
-
-        last = done == config.steps
-        if done % config.eval_every == 0 or last:
-            inv = last or (config.inversion_every > 0 and done % config.inversion_every == 0)
+        if done % config.eval_every == 0 or done == config.steps:
+            inv = done == config.steps or (config.inversion_every > 0 and done % config.inversion_every == 0)
             rec = evaluate(done, inv)
             rec["sec_per_step"] = float(torch.tensor(step_times[-config.eval_every:]).median())
             rec["cpu_sec_per_step"] = float(torch.tensor(cpu_times[-config.eval_every:]).median())
@@ -655,17 +624,17 @@ def train_generator(config: GeneratorTrainConfig, run_dir: str | os.PathLike, re
             with open(eval_log, "a") as fh:
                 fh.write(json.dumps(rec, sort_keys=True) + "\n")
             G.train()
-        stop = not last and ((stop_at is not None and done >= stop_at) or (
-            max_seconds is not None and time.perf_counter() - t_call >= max_seconds))
-        if done % config.checkpoint_every == 0 or last or stop:
-            with open(loss_csv, "a", newline="") as fh:
-                csv.writer(fh).writerows(pending)
-            pending.clear()
-            checkpoint(done)
-            _export(g_ema, config, run_dir)
-        if stop:
-            stopped = True
-            break
+        return {**dict(zip(_LOSS_COLUMNS[1:8], vals[:7])), "sec": f"{dt:.4f}", "cpu_sec": f"{dc:.4f}",
+                "attr": vals[7], "attr_lpips": vals[8]}
+
+    def save(done: int) -> None:
+        checkpoint(done)
+        _export(g_ema, config, run_dir)
+
+    loop = FitConfig(steps=config.steps, lr=config.lr, warmup=config.warmup_steps, final_frac=config.lr_final,
+                     checkpoint_every=config.checkpoint_every, log_every=1, log_fields=_LOSS_COLUMNS)
+    stopped = fit(step, loop, None, None, model=G, optimizer=opt_g, start=start, log=log, bar=bar, t0=t_call,
+                  time_limit=max_seconds, checkpoint=save, stop_at=stop_at) is not None
     bar.close()
     step_now = start + len(step_times)
 
@@ -716,11 +685,7 @@ def _warm_start(G: sg.Generator, g_ema: sg.Generator, path: Path, record: Path) 
 def _export(g_ema: sg.Generator, config: GeneratorTrainConfig, run_dir: Path) -> None:
     """Write the shipped generator: ``g_ema.safetensors`` (rosinality keys) + ``generator.json`` (its config and
     the world transform it was trained with)."""
-    from safetensors.torch import save_file
-
-    tensors = {k: v.detach().cpu().contiguous() for k, v in g_ema.state_dict().items()}
-    with atomic_path(run_dir / "g_ema.safetensors") as tmp:
-        save_file(tensors, str(tmp))
+    save_safetensors_atomic(g_ema.state_dict(), run_dir / "g_ema.safetensors")
     write_json_atomic(run_dir / "generator.json",
                       {"generator": config.generator_config().to_dict(), "noise_mode": config.noise_mode,
                        "world_transform": {"name": "synthface-z30-v1", "integer_fraction": config.integer_fraction,

@@ -29,15 +29,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from tqdm import tqdm
 
 from edsc.train.augment import AugmentConfig, augment
-from edsc.train.loop import FitConfig, fit, open_log, resume_from
+from edsc.train.loop import FitConfig, adamw, fit, open_log, optimizer_step, resume_from
 from edsc.train.rundir import RunDir
 from edsc.world.faces import FacePool, FaceStream, heldout_faces
 from edsc.world.seeds import make_generator, stable_seed
-from shared.atomic_io import write_json_atomic
+from shared.atomic_io import save_safetensors_atomic, write_json_atomic
 from shared.errors import InvalidArgumentError
 from shared.models.identity import IdentityEncoder, IdentityEncoderConfig
 
@@ -177,10 +176,7 @@ def train_identity(config: IdentityTrainConfig | None = None, run_dir: str | Pat
     t0 = time.perf_counter()
     torch.manual_seed(stable_seed("identity-init", cfg.seed))
     model = IdentityEncoder(IdentityEncoderConfig.from_dict(cfg.model)).to(device)
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    opt = adamw(model, cfg.lr, cfg.weight_decay)
     run = RunDir(run_dir, cfg, resume=resume) if run_dir is not None else None
     start = resume_from(run, model, opt, device) if resume else 0
     loop = FitConfig(steps=cfg.steps, lr=cfg.lr, warmup=cfg.warmup, checkpoint_every=cfg.checkpoint_every,
@@ -209,11 +205,7 @@ def train_identity(config: IdentityTrainConfig | None = None, run_dir: str | Pat
         images, identity = images.to(device), identity.to(device)
         feats = model(images)
         loss = F.smooth_l1_loss(feats, model.encode_targets(identity), beta=cfg.beta)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        optimizer_step(loss, opt, list(model.parameters()), cfg.grad_clip, f"identity loss at step {s}")
         lv = float(loss.detach())
         avg["loss"] = lv if "loss" not in avg else 0.95 * avg["loss"] + 0.05 * lv
         bar.set_postfix(loss=f"{avg['loss']:.4f}")
@@ -244,8 +236,7 @@ def train_identity(config: IdentityTrainConfig | None = None, run_dir: str | Pat
     metrics["eval_seconds"] = round(time.perf_counter() - t1, 1)
     if run is not None:
         run.write_metrics(metrics)
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-                  str(run.path / "identity_encoder.safetensors"))
+        save_safetensors_atomic(model.state_dict(), run.path / "identity_encoder.safetensors")
         write_json_atomic(run.path / "identity_encoder.json", {"arch": "identity_cnn", "config": model.config()})
     return model, metrics
 

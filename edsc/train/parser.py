@@ -57,13 +57,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from tqdm import tqdm
 
 from edsc.train.rundir import RunDir
-from edsc.train.schedule import lr_at, out_of_time, set_lr, stopped_early
+from edsc.train.loop import FitConfig, adamw, fit, optimizer_step, resume_from
 from edsc.world.seeds import make_generator, stable_seed
-from shared.atomic_io import write_json_atomic as write_json
+from shared.atomic_io import save_safetensors_atomic, write_json_atomic as write_json, write_text_atomic
 from edsc.world.instructions import LabelledInstruction, generate
 from edsc.world.out_of_scope import OutOfScopeInstruction, generate_out_of_scope
 from edsc.world.scope_heldout import held_out
@@ -245,10 +244,34 @@ def _epoch_sentences(cfg: ParserTrainConfig, epoch: int) -> list[LabelledInstruc
                     typo_rate=cfg.typo_rate)
 
 
+def held_out_keys() -> frozenset[str]:
+    """What the parser sees (its tokens, joined) of every sentence of the three held-out out-of-scope sets.
+
+    Training negatives with one of these keys are dropped (:func:`training_negatives`): a pattern generator writes
+    short natural sentences ("make him taller") that a held-out author may write too, and refusal must be measured
+    on sentences training never saw.
+    """
+    from edsc.world.scope_heldout2 import held_out_2
+    from edsc.world.scope_heldout3 import held_out_3
+
+    texts = [t for _, t in held_out()] + [t for t, _ in held_out_2()] + [t for t, _ in held_out_3()]
+    keys = (" ".join(tokenize(t)) for t in texts)
+    # punctuation and blanks are refused before the encoder, and short strings of them repeat by chance
+    return frozenset(k for k in keys if any(c.isalnum() for c in k))
+
+
+def training_negatives(n: int, seed: int, typo_rate: float) -> list[OutOfScopeInstruction]:
+    """``generate_out_of_scope(n, seed, typo_rate)`` without the sentences of the held-out sets
+    (:func:`held_out_keys`)."""
+    drop = held_out_keys()
+    return [x for x in generate_out_of_scope(n, seed=seed, typo_rate=typo_rate)
+            if " ".join(tokenize(x.text)) not in drop]
+
+
 def _epoch_negatives(cfg: ParserTrainConfig, epoch: int) -> list[OutOfScopeInstruction]:
-    return generate_out_of_scope(cfg.out_of_scope_sentences,
-                                 seed=stable_seed("parser-out-of-scope", cfg.seed, epoch) % (2 ** 31),
-                                 typo_rate=cfg.typo_rate)
+    return training_negatives(cfg.out_of_scope_sentences,
+                              seed=stable_seed("parser-out-of-scope", cfg.seed, epoch) % (2 ** 31),
+                              typo_rate=cfg.typo_rate)
 
 
 def _val_sentences(cfg: ParserTrainConfig, typo_rate: float) -> list[LabelledInstruction]:
@@ -322,74 +345,69 @@ def train_parser(config: ParserTrainConfig | None = None, run_dir: str | Path | 
                                     linear_hidden=cfg.linear_hidden, dropout=cfg.dropout, heads=heads)
     torch.manual_seed(stable_seed("parser-init", cfg.seed))
     encoder = LanguageEncoder(enc_cfg)
-    decay = [p for p in encoder.parameters() if p.ndim > 1]
-    no_decay = [p for p in encoder.parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    opt = adamw(encoder, cfg.lr, cfg.weight_decay)
     per_epoch = cfg.train_sentences + cfg.out_of_scope_sentences
     steps_per_epoch = (per_epoch + cfg.batch_size - 1) // cfg.batch_size
     total = cfg.epochs * steps_per_epoch
-    start = 0
-    if run is not None and resume:
-        ck = run.load_latest()
-        if ck is not None:
-            encoder.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            start = int(ck["step"])
-    log = run.log(["step", "epoch", "lr", "loss", "val_exact"], start if start > 0 else None) if run else None
+    start = resume_from(run, encoder, opt, "cpu") if resume else 0
+    log_fields = ["step", "epoch", "lr", "loss", "val_exact"]
+    log = run.log(log_fields, start if start > 0 else None) if run else None
     val = _val_sentences(cfg, cfg.typo_rate)
     val_small = val[:500]
 
     bar = tqdm(total=total, initial=start, desc="parser", file=sys.stderr, disable=not progress, leave=False,
                dynamic_ncols=True)
     loss_avg = None
-    step = start
+    epoch_data: dict[str, Any] = {"epoch": None}
     encoder.train()
-    for epoch in range(start // steps_per_epoch, cfg.epochs):
-        items: list[Sentence] = list(first if epoch == 0 else _epoch_sentences(cfg, epoch))
-        items += first_neg if epoch == 0 else _epoch_negatives(cfg, epoch)
-        tokens, lengths = vocab.encode_batch([[fixer.fix_token(t) for t in tokenize(it.text)] for it in items])
-        labels = _labels(items, attributes, scope)
-        is_edit = torch.tensor([isinstance(it, LabelledInstruction) for it in items])     # (N,)
-        protect_all = evidence[tokens] & is_edit.view(-1, 1)                              # (N, T)
-        order = torch.randperm(len(items), generator=make_generator("parser-order", cfg.seed, epoch))
-        for b in range(step - epoch * steps_per_epoch, steps_per_epoch):
-            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            lr = lr_at(step, cfg.lr, total, cfg.warmup)
-            set_lr(opt, lr)
-            g = make_generator("parser-step", cfg.seed, step)
-            length = lengths[idx]
-            t_max = int(length.max())
-            tok, length = _corrupt(tokens[idx, :t_max], length, cfg, g, protect_all[idx, :t_max])
-            tok = tok[:, : int(length.max())]
-            torch.manual_seed(stable_seed("parser-dropout", cfg.seed, step))
-            out = encoder(tok, length)
-            loss = sum(F.cross_entropy(out[h], labels[h][idx], ignore_index=IGNORE)
-                       for h in labels if (labels[h][idx] != IGNORE).any())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(encoder.parameters(), cfg.grad_clip)
-            opt.step()
-            step += 1
-            lv = float(loss.detach())
-            loss_avg = lv if loss_avg is None else 0.98 * loss_avg + 0.02 * lv
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_avg:.3f}", epoch=epoch)
-            at_ckpt = step % cfg.checkpoint_every == 0 or step == total
-            if log is not None and (step % cfg.log_every == 0 or at_ckpt):
-                vx = ""
-                if at_ckpt:
-                    vx = exact_match(InstructionParser(encoder, vocab, attributes), val_small)
-                    encoder.train()
-                log.log(step=step, epoch=epoch, lr=lr, loss=lv, val_exact=vx)
-            stop = out_of_time(t0, time_limit, step, total)
-            if run is not None and (at_ckpt or stop):
-                run.save(step, {"model": encoder.state_dict(), "optimizer": opt.state_dict()})
-            if stop:
-                return encoder, vocab, stopped_early(encoder, bar, step, total, start, t0)
-    bar.close()
-    encoder.eval()
+
+    def data_of(epoch: int) -> dict[str, Any]:
+        """The epoch's encoded sentences, labels, protected tokens and order (built once per epoch)."""
+        if epoch_data["epoch"] != epoch:
+            items: list[Sentence] = list(first if epoch == 0 else _epoch_sentences(cfg, epoch))
+            items += first_neg if epoch == 0 else _epoch_negatives(cfg, epoch)
+            tokens, lengths = vocab.encode_batch([[fixer.fix_token(t) for t in tokenize(it.text)] for it in items])
+            is_edit = torch.tensor([isinstance(it, LabelledInstruction) for it in items])     # (N,)
+            epoch_data.update(
+                epoch=epoch, tokens=tokens, lengths=lengths, labels=_labels(items, attributes, scope),
+                protect=evidence[tokens] & is_edit.view(-1, 1),                               # (N, T)
+                order=torch.randperm(len(items), generator=make_generator("parser-order", cfg.seed, epoch)))
+        return epoch_data
+
+    def step(s: int) -> dict[str, Any]:
+        nonlocal loss_avg
+        epoch, b = divmod(s, steps_per_epoch)
+        d = data_of(epoch)
+        idx = d["order"][b * cfg.batch_size:(b + 1) * cfg.batch_size]
+        g = make_generator("parser-step", cfg.seed, s)
+        length = d["lengths"][idx]
+        t_max = int(length.max())
+        tok, length = _corrupt(d["tokens"][idx, :t_max], length, cfg, g, d["protect"][idx, :t_max])
+        tok = tok[:, : int(length.max())]
+        torch.manual_seed(stable_seed("parser-dropout", cfg.seed, s))
+        out = encoder(tok, length)
+        labels = d["labels"]
+        loss = sum(F.cross_entropy(out[h], labels[h][idx], ignore_index=IGNORE)
+                   for h in labels if (labels[h][idx] != IGNORE).any())
+        optimizer_step(loss, opt, list(encoder.parameters()), cfg.grad_clip, f"parser loss at step {s}")
+        lv = float(loss.detach())
+        loss_avg = lv if loss_avg is None else 0.98 * loss_avg + 0.02 * lv
+        bar.set_postfix(loss=f"{loss_avg:.3f}", epoch=epoch)
+        return {"epoch": epoch, "loss": lv}
+
+    def evaluate(done: int, at_ckpt: bool) -> dict[str, Any]:
+        if not at_ckpt:
+            return {"val_exact": ""}
+        vx = exact_match(InstructionParser(encoder, vocab, attributes), val_small)
+        encoder.train()
+        return {"val_exact": vx}
+
+    loop = FitConfig(steps=total, lr=cfg.lr, warmup=cfg.warmup, checkpoint_every=cfg.checkpoint_every,
+                     log_every=cfg.log_every, log_at_checkpoint=True, log_fields=log_fields)
+    stopped = fit(step, loop, run, evaluate, model=encoder, optimizer=opt, start=start, log=log, bar=bar, t0=t0,
+                  time_limit=time_limit)
+    if stopped is not None:
+        return encoder, vocab, stopped
     parser = InstructionParser(encoder, vocab, attributes)                      # spelling correction on, as served
     val_report = evaluate_parser(parser, val)
     clean = evaluate_parser(parser, _val_sentences(cfg, 0.0))
@@ -419,8 +437,7 @@ def train_parser(config: ParserTrainConfig | None = None, run_dir: str | Path | 
     if run is not None:
         run.write_metrics(metrics)
         vocab.save(run.path / "vocab.json")
-        save_file({k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()},
-                  str(run.path / "language.safetensors"))
+        save_safetensors_atomic(encoder.state_dict(), run.path / "language.safetensors")
         write_json(run.path / "language.json", {"arch": "lstm", "config": enc_cfg.to_dict(),
                                                 "attributes": attributes})
     return encoder, vocab, metrics
@@ -471,9 +488,19 @@ def scope_report(parser: InstructionParser, sentences: int = 2000, seed: int = 0
     clean = evaluate_parser(parser, generate(sentences, "val", seed=vseed, typo_rate=0.0))
     typos = evaluate_parser(parser, generate(sentences, "val", seed=vseed, typo_rate=ParserTrainConfig.typo_rate))
     typo_only = evaluate_parser(parser, _typo_sentences(sentences, vseed + 1, 0.1))
-    return {"out_of_scope": evaluate_scope(parser), "val_exact_clean": clean["exact"],
+    from edsc.world.scope_heldout2 import held_out_2
+    from edsc.world.scope_heldout3 import held_out_3
+
+    second = [(category, text) for text, category in held_out_2()]
+    third = [(category, text) for text, category in held_out_3()]
+    return {"out_of_scope": evaluate_scope(parser), "out_of_scope_2": evaluate_scope(parser, second),
+            "out_of_scope_3": evaluate_scope(parser, third),
+            "val_exact_clean": clean["exact"],
             "val_refused_clean": clean["refused"], "val_exact_typos": typos["exact"],
             "typo_sentences_exact": typo_only["exact"], "typo_sentences": typo_only["n"], "val_sentences": clean["n"]}
+
+
+_SETS = (("out_of_scope", "set 1"), ("out_of_scope_2", "set 2"), ("out_of_scope_3", "set 3"))
 
 
 def _markdown(reports: dict[str, dict[str, Any]], command: str) -> str:
@@ -484,28 +511,39 @@ def _markdown(reports: dict[str, dict[str, Any]], command: str) -> str:
              f"- **refused**: share of the {first['out_of_scope']['n']} held-out out-of-scope sentences "
              "(`edsc/world/scope_heldout.py`, written apart from the training negatives of "
              "`edsc/world/out_of_scope.py`) that the parser refuses with INVALID_ARGUMENT;",
+             f"- **refused, set 2**: the same on the {first['out_of_scope_2']['n']} sentences of "
+             "`edsc/world/scope_heldout2.py`, written by a separate author who did not see the training patterns "
+             "(the training negatives were extended after reading set 1's failures and then set 2's);",
+             f"- **refused, set 3**: the same on the {first['out_of_scope_3']['n']} sentences of "
+             "`edsc/world/scope_heldout3.py`, written by a third author who saw neither the training patterns nor "
+             "set 2, and measured once, after the training negatives were final: the blind measurement;",
              f"- **exact, clean**: exact (attribute, mode, direction, change / target) on {first['val_sentences']} "
              "validation-template sentences without typos; **refused, clean**: share of them refused;",
              f"- **exact, typos 3 %**: the same sentences with the corpus' typo rate; **exact, typo'd only**: the "
              f"{first['typo_sentences']} of another draw at 10 % that got at least one typo.", "",
-             "| parser | bundle | refused | exact, clean | refused, clean | exact, typos 3 % | exact, typo'd only |",
-             "|---|---|---|---|---|---|---|"]
+             "| parser | bundle | refused | refused, set 2 | refused, set 3 | exact, clean | refused, clean "
+             "| exact, typos 3 % | exact, typo'd only |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for label, r in reports.items():
-        lines.append(f"| {label} | `{r['bundle']}` | {r['out_of_scope']['refused']:.1%} | {r['val_exact_clean']:.2%} "
+        lines.append(f"| {label} | `{r['bundle']}` | {r['out_of_scope']['refused']:.1%} "
+                     f"| {r['out_of_scope_2']['refused']:.1%} | {r['out_of_scope_3']['refused']:.1%} "
+                     f"| {r['val_exact_clean']:.2%} "
                      f"| {r['val_refused_clean']:.2%} | {r['val_exact_typos']:.2%} | {r['typo_sentences_exact']:.2%} |")
-    cats = list(first["out_of_scope"]["by_category"])
-    lines += ["", "Refused per category of the held-out set:", "",
-              "| category | n | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
-    for c in cats:
-        row = [f"{reports[l]['out_of_scope']['by_category'][c]['refused']:.0%}" for l in labels]
-        lines.append(f"| {c} | {first['out_of_scope']['by_category'][c]['n']} | " + " | ".join(row) + " |")
-    for label, r in reports.items():
-        acc = r["out_of_scope"]["accepted"]
-        lines += ["", f"Held-out out-of-scope sentences `{label}` accepted ({len(acc)}):", ""]
-        lines += [f"- `{a['text']}` ({a['category']}) → {a['parsed']['attribute']} {a['parsed']['mode']}"
-                  for a in acc[:40]]
-        if len(acc) > 40:
-            lines.append(f"- ... and {len(acc) - 40} more")
+    for key, name in _SETS:
+        cats = list(first[key]["by_category"])
+        lines += ["", f"Refused per category of held-out {name}:", "",
+                  "| category | n | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
+        for c in cats:
+            row = [f"{reports[l][key]['by_category'][c]['refused']:.0%}" for l in labels]
+            lines.append(f"| {c} | {first[key]['by_category'][c]['n']} | " + " | ".join(row) + " |")
+    for key, name in _SETS:
+        for label, r in reports.items():
+            acc = r[key]["accepted"]
+            lines += ["", f"Held-out {name} sentences `{label}` accepted ({len(acc)}):", ""]
+            lines += [f"- `{a['text']}` ({a['category']}) → {a['parsed']['attribute']} {a['parsed']['mode']}"
+                      for a in acc[:40]]
+            if len(acc) > 40:
+                lines.append(f"- ... and {len(acc) - 40} more")
     return "\n".join(lines) + "\n"
 
 
@@ -522,7 +560,9 @@ def _evaluate_main(args: Any) -> int:
         reports[label or bundle.version] = {"bundle": bundle.version, **scope_report(parser, args.sentences)}
     for label, r in reports.items():
         print(f"{label} ({r['bundle']}): refused {r['out_of_scope']['refused']:.1%} of {r['out_of_scope']['n']} "
-              f"held-out out-of-scope sentences; validation exact {r['val_exact_clean']:.2%} clean "
+              f"held-out out-of-scope sentences (set 2: {r['out_of_scope_2']['refused']:.1%} of "
+              f"{r['out_of_scope_2']['n']}, set 3: {r['out_of_scope_3']['refused']:.1%} of "
+              f"{r['out_of_scope_3']['n']}); validation exact {r['val_exact_clean']:.2%} clean "
               f"(refused {r['val_refused_clean']:.2%}), {r['val_exact_typos']:.2%} with 3 % typos, "
               f"{r['typo_sentences_exact']:.2%} on {r['typo_sentences']} typo'd sentences")
     if args.out:
@@ -556,10 +596,8 @@ def install_parser(run_dir: str | Path, bundle_dir: str | Path, version: str) ->
         raise InvalidArgumentError(f"the run's attributes {', '.join(spec['attributes'])} are not the bundle's")
     lang = bundle.manifest.components["language"]
     weights, vocab_file = bundle_dir / lang.file, bundle_dir / (lang.extra_files or ["vocab.json"])[0]
-    tmp = weights.with_suffix(".tmp")
-    save_file(_half(load_file(str(run_dir / "language.safetensors"))), str(tmp),
-              metadata={"component": "language", "arch": spec["arch"]})
-    tmp.replace(weights)
+    save_safetensors_atomic(_half(load_file(str(run_dir / "language.safetensors"))), weights,
+                            metadata={"component": "language", "arch": spec["arch"]})
     vocab = json.loads((run_dir / "vocab.json").read_text())
     if "attribute_evidence" not in vocab:       # a run whose vocabulary file predates the evidence: same sentences
         cfg = ParserTrainConfig(**json.loads((run_dir / "config.json").read_text()))
@@ -567,7 +605,7 @@ def install_parser(run_dir: str | Path, bundle_dir: str | Path, version: str) ->
         if rebuilt.token_to_idx != vocab["text_token_to_idx"]:
             raise InvalidArgumentError(f"cannot rebuild the vocabulary of {run_dir} from its config")
         vocab = rebuilt.to_dict()
-    vocab_file.write_text(json.dumps(vocab, indent=1, sort_keys=True))
+    write_text_atomic(vocab_file, json.dumps(vocab, indent=1, sort_keys=True))
     manifest_path = bundle_dir / MANIFEST
     manifest = json.loads(manifest_path.read_text())
     manifest["components"]["language"].update(arch=spec["arch"], config=spec["config"],
@@ -577,7 +615,7 @@ def install_parser(run_dir: str | Path, bundle_dir: str | Path, version: str) ->
     manifest["version"] = version
     stages = manifest.setdefault("provenance", {}).setdefault("stages", {})
     stages["parser"] = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool)) or v is None}
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    write_text_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n")
     Bundle(bundle_dir)                                   # the manifest and every checksum still hold
     return metrics
 

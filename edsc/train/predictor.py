@@ -44,16 +44,15 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import Tensor
 from tqdm import tqdm
 
 from edsc.train.augment import AugmentConfig, augment
-from edsc.train.loop import FitConfig, fit, open_log, resume_from
+from edsc.train.loop import FitConfig, adamw, fit, open_log, optimizer_step, resume_from
 from edsc.train.rundir import RunDir
 from edsc.world.faces import FacePool, FaceStream, heldout_faces
 from edsc.world.seeds import make_generator, stable_seed
-from shared.atomic_io import write_json_atomic
+from shared.atomic_io import save_safetensors_atomic, write_json_atomic
 from shared.errors import InvalidArgumentError
 from shared.models.predictor import AttributePredictor, SmallCNNConfig, build_predictor
 
@@ -234,11 +233,7 @@ def train_predictor(config: PredictorTrainConfig | None = None, run_dir: str | P
     torch.manual_seed(stable_seed("predictor-init", cfg.role, cfg.seed))
     model = build_predictor(cfg.arch, cfg.model).to(device)
     model_cfg = model.config() if hasattr(model, "config") else dict(cfg.model)
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    opt = adamw(model, cfg.lr, cfg.weight_decay)
     run = RunDir(run_dir, cfg, resume=resume) if run_dir is not None else None
     start = resume_from(run, model, opt, device) if resume else 0
     loop = FitConfig(steps=cfg.steps, lr=cfg.lr, warmup=cfg.warmup, checkpoint_every=cfg.checkpoint_every,
@@ -270,11 +265,7 @@ def train_predictor(config: PredictorTrainConfig | None = None, run_dir: str | P
         torch.manual_seed(stable_seed("predictor-step", cfg.role, cfg.seed, s))  # dropout
         logits = model(images)  # (B, m, u+1)
         loss = -(target * F.log_softmax(logits, dim=-1)).sum(-1).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        optimizer_step(loss, opt, list(model.parameters()), cfg.grad_clip, f"predictor loss at step {s}")
         with torch.no_grad():
             acc = float((logits.argmax(-1) == torch.floor(degrees + 0.5).long()).float().mean())
         loss_v = float(loss.detach())
@@ -312,8 +303,7 @@ def train_predictor(config: PredictorTrainConfig | None = None, run_dir: str | P
     metrics["eval_seconds"] = round(time.perf_counter() - t1, 1)
     if run is not None:
         run.write_metrics(metrics)
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-                  str(run.path / "predictor.safetensors"))
+        save_safetensors_atomic(model.state_dict(), run.path / "predictor.safetensors")
         write_json_atomic(run.path / "predictor.json", {"arch": cfg.arch, "config": model_cfg,
                                                  "component": "predictor" if cfg.role == "jecc" else "eval_predictor"})
     return model, metrics

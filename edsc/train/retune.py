@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from edsc.train import recipe
+from shared.atomic_io import save_safetensors_atomic, write_text_atomic
 from shared.bundle import MANIFEST, Bundle, sha256_file
 from shared.errors import EditDSCError
 
@@ -28,7 +29,6 @@ def retune_adapters(bundle_dir: str | Path, run_dir: str | Path, version: str, p
                     device: str = "cpu", note: str | None = None) -> dict:
     """Stage (f) on the bundle at ``bundle_dir`` (checkpoints and inversions under ``run_dir``); returns its
     metrics. Resumable: the inversions are cached in ``run_dir`` and training resumes from its checkpoints."""
-    from safetensors.torch import save_file
     from transmitter.inversion_init import encoder_start, start_fingerprint
 
     bundle_dir, run_dir = Path(bundle_dir), Path(run_dir)
@@ -61,9 +61,7 @@ def retune_adapters(bundle_dir: str | Path, run_dir: str | Path, version: str, p
 
     state = recipe._half({k: v.detach().cpu().contiguous() for k, v in codec.state_dict().items()})
     adapters_file = bundle_dir / bundle.manifest.components["adapters"].file
-    tmp = adapters_file.with_suffix(".tmp")
-    save_file(state, str(tmp))
-    tmp.replace(adapters_file)
+    save_safetensors_atomic(state, adapters_file)
     manifest_path = bundle_dir / MANIFEST
     manifest = json.loads(manifest_path.read_text())
     manifest["components"]["adapters"]["config"] = codec.cfg.to_dict()
@@ -73,7 +71,7 @@ def retune_adapters(bundle_dir: str | Path, run_dir: str | Path, version: str, p
     stages["adapters"] = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool)) or v is None}
     if note:
         manifest["provenance"]["adapters_note"] = note
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    write_text_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n")
     return metrics
 
 

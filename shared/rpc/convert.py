@@ -89,6 +89,16 @@ def edit_to_dict(msg: pb.Edit) -> dict[str, Any]:
             "target": msg.target if msg.HasField("target") else None}
 
 
+def generative_to_dict(msg: pb.GenerativeParams) -> dict[str, Any]:
+    """The generative scheme's parameters as JSON (privacy "" reads as "none", flow as a bool)."""
+    return {"privacy": msg.privacy or "none", "k": int(msg.k), "flow": not msg.no_flow, "edit": bool(msg.edit)}
+
+
+def generative_to_proto(privacy: str, k: int, flow: bool, edit: bool = False) -> pb.GenerativeParams:
+    """GenerativeParams for the parameters in force."""
+    return pb.GenerativeParams(privacy=privacy, k=int(k), no_flow=not flow, edit=bool(edit))
+
+
 def outcome_to_proto(outcome) -> pb.EditOutcome:
     return pb.EditOutcome(status=outcome.status, attribute=outcome.attribute,
                           degrees_before=[int(v) for v in outcome.degrees_before],

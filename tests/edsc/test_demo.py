@@ -22,8 +22,11 @@ def test_demo_runs_end_to_end_on_a_bundle(tmp_path, tiny_bundle):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["preview_bundle"] is False and summary["warning"] is None
     assert len(summary["items"]) == 4                                   # 2 inputs x 2 channels
+    from PIL import Image
     for item in summary["items"]:
-        assert Path(item["sheet"]).is_file()
+        # original | noiseless edit | received at each SNR, 128 px tiles 4 px apart
+        assert Image.open(item["sheet"]).size == (128 * 5 + 4 * 4, 128)
+        assert Path(item["noiseless"]).is_file() and isinstance(item["noiseless_same_at_every_snr"], bool)
         assert [run["snr_db"] for run in item["runs"]] == summary["snr_db"]
         assert all(run["cbr"] > 0 and run["outcome"]["status"] for run in item["runs"])
     assert max(run["batch_size"] for item in summary["items"] for run in item["runs"]) >= 1

@@ -183,7 +183,7 @@ def near_valid_submits(draw):
                                         edit_steps=1,
                                         channel=common_pb2.ChannelParams(model=common_pb2.CHANNEL_MODEL_AWGN,
                                                                          snr_db=6.0))
-    field = draw(st.sampled_from(["image", "instruction", "channel", "session_id", "seed", "steps"]))
+    field = draw(st.sampled_from(["image", "instruction", "channel", "session_id", "seed", "steps", "scheme"]))
     if field == "image":
         req.image = draw(images)
     elif field == "instruction":
@@ -194,10 +194,25 @@ def near_valid_submits(draw):
         req.session_id = draw(ids)
     elif field == "seed":
         req.seed = draw(st.integers(0, 2**64 - 1))
+    elif field == "scheme":
+        req.scheme = draw(st.one_of(st.sampled_from(["", "editdsc", "generative", "GENERATIVE", "jpeg"]), text))
+        if draw(st.booleans()):
+            req.generative.CopyFrom(draw(generative_params()))
+        if draw(st.booleans()):
+            req.instruction = ""
+        req.return_ideal = draw(st.booleans())
     else:
         req.inversion_steps = draw(st.integers(-5, 3))
         req.edit_steps = draw(st.integers(-5, 3))
     return req
+
+
+@st.composite
+def generative_params(draw):
+    return common_pb2.GenerativeParams(
+        privacy=draw(st.one_of(st.sampled_from(["", "none", "identity", "eyes", "nose"]), text)),
+        k=draw(st.one_of(st.sampled_from([0, 16, 160, 15, 512, -1]), st.integers(-2**31, 2**31 - 1))),
+        no_flow=draw(st.booleans()), edit=draw(st.booleans()))
 
 
 def test_submit_one_hostile_field(stack):
@@ -213,6 +228,14 @@ def test_submit_fields(stack):
     @given(req=submits())
     def run(req):
         call("Submit", stack["tx"].Submit, req, timeout=60)
+    run()
+
+
+def test_parse_fields(stack):
+    @fuzz(80)
+    @given(instruction=st.one_of(st.sampled_from(INSTRUCTIONS), text, st.just("z" * 100_000)))
+    def run(instruction):
+        call("Parse", stack["tx"].Parse, transmitter_pb2.ParseRequest(instruction=instruction))
     run()
 
 
@@ -259,6 +282,7 @@ def test_deliver_fields(stack):
 
 METHODS = [("transmitter", "/editdsc.v1.TransmitterService/Submit", False),
            ("transmitter", "/editdsc.v1.TransmitterService/SubmitStream", True),
+           ("transmitter", "/editdsc.v1.TransmitterService/Parse", False),
            ("channel", "/editdsc.v1.ChannelService/Transmit", False),
            ("channel", "/editdsc.v1.ChannelService/ValidateChannel", False),
            ("receiver", "/editdsc.v1.ReceiverService/Deliver", False)]

@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from edsc.launcher import SERVICES, Launcher, Ports, RestartPolicy, Supervisor, free_ports
@@ -164,19 +165,25 @@ def _read_until(stream, needle: str, lines: list, timeout_s: float) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the children through /proc")
 def test_edsc_up_restarts_a_killed_service_and_stops_on_sigterm(tiny_bundle, tmp_path):
-    tx, ch, rx, http = free_ports(4)
+    tx, ch, rx, http, results = free_ports(5)
     env = dict(os.environ, **FAST_ENV, PYTHONPATH=str(REPO_ROOT))
     cmd = [sys.executable, "-m", "edsc.cli.main", "up", "--bundle", str(tiny_bundle),
            "--store", str(tmp_path / "store"), "--logs", str(tmp_path / "logs"), "--transmitter-port", str(tx),
            "--channel-port", str(ch), "--receiver-port", str(rx), "--http-port", str(http),
-           "--transmitter-metrics-port", "0", "--channel-metrics-port", "0"]
+           "--results-port", str(results), "--transmitter-metrics-port", "0", "--channel-metrics-port", "0"]
     up = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out_lines, err_lines = [], []
     try:
         assert _read_until(up.stdout, "all services healthy", out_lines, 240), (out_lines, up.poll())
         children = _children(up.pid)
         assert sorted(c.split(" -m ")[1].strip() for c in children.values()) == \
-            ["channel_emulator.server", "receiver.server", "transmitter.server"]
+            ["channel_emulator.server", "edsc.web.server", "receiver.server", "transmitter.server"]
+        assert any(f"console        http://127.0.0.1:{http}/" in x for x in out_lines), out_lines
+        # the console is on --http-port and serves the receivers' API there by proxy; the receiver on --results-port
+        assert 'data-testid="submit-button"' in httpx.get(f"http://127.0.0.1:{http}/", timeout=10).text
+        for port in (http, results):
+            assert httpx.get(f"http://127.0.0.1:{port}/v1/results", timeout=10).json() == {"items": [],
+                                                                                           "next_cursor": None}
         victim = next(pid for pid, c in children.items() if "transmitter.server" in c)
         os.kill(victim, signal.SIGKILL)
         assert _read_until(up.stderr, "the transmitter service is serving again (restart 1)", err_lines, 120), \
@@ -184,11 +191,11 @@ def test_edsc_up_restarts_a_killed_service_and_stops_on_sigterm(tiny_bundle, tmp
         assert any("edsc: the transmitter service exited (code -9); restarting in 0.5 s (restart 1)" in x
                    for x in err_lines), err_lines
         now = _children(up.pid)
-        assert victim not in now and len(now) == 3
+        assert victim not in now and len(now) == 4
         up.send_signal(signal.SIGTERM)
         assert up.wait(60) == 0
         rest = up.stderr.read()
-        assert "edsc: stopped transmitter" in rest, rest
+        assert "edsc: stopped web (0), transmitter (0)" in rest, rest
         for pid in now:                                 # every child is gone (reaped by edsc up)
             assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
     finally:
@@ -197,3 +204,24 @@ def test_edsc_up_restarts_a_killed_service_and_stops_on_sigterm(tiny_bundle, tmp
             up.wait(30)
         for pid in _children(up.pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_console_child_settings_and_port_clash(tmp_path, monkeypatch):
+    """The console is one more child: a client of the others (their addresses, the callers' tokens, none of its
+    own) on its own port, which may not clash with another service's."""
+    from shared.errors import InvalidArgumentError
+
+    monkeypatch.delenv("EDSC_SERVICE_TOKEN", raising=False)
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("alice alice-token-0123456789abcdef\n")
+    launcher = Launcher(ports=Ports(41001, 41002, 41003, 41010, 0, 0, 41020), store_dir=tmp_path / "s",
+                        env={"EDSC_AUTH_TOKENS_FILE": str(tokens)})
+    assert launcher.names[-1] == "web" and "web" not in launcher.addresses
+    assert launcher.console_url == "http://127.0.0.1:41020" and launcher.http_url == "http://127.0.0.1:41010"
+    env = launcher.service_env("web")
+    assert (env["EDSC_WEB_PORT"], env["EDSC_WEB_TRANSMITTER"], env["EDSC_WEB_RESULTS"], env["EDSC_WEB_AUTH"]) == \
+        ("41020", "127.0.0.1:41001", "http://127.0.0.1:41010", "1")
+    assert "EDSC_SERVICE_TOKEN" not in env and "EDSC_SERVICE_TOKEN" in launcher.service_env("transmitter")
+    with pytest.raises(InvalidArgumentError, match="port 41010 would serve both receiver HTTP and web HTTP"):
+        Launcher(ports=Ports(41001, 41002, 41003, 41010, 0, 0, 41010), store_dir=tmp_path / "s")
+    assert "web" not in Launcher(ports=Ports(41001, 41002, 41003, 41010, 0, 0), store_dir=tmp_path / "s").names

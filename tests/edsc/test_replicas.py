@@ -71,10 +71,9 @@ def test_follow_up_on_the_other_replica_and_shared_results(replicas):
         with ThreadPoolExecutor(1) as pool:
             waiting = pool.submit(httpx.get, f"{rx1}/v1/results/{rid}", params={"wait": 30}, timeout=60)
             time.sleep(0.5)
-            t0 = time.monotonic()
             client.submit(png_bytes(1), "add glasses", 6.0, request_id=rid, stream=False)
             got = waiting.result()
-        assert got.status_code == 200 and time.monotonic() - t0 < 15
+        assert got.status_code == 200           # woken by the result (a poll that timed out would answer 404)
 
 
 def test_kill_a_transmitter_under_load(replicas):

@@ -180,3 +180,28 @@ def test_plan_keeps_the_ca_and_has_no_token_field(tmp_path):
     plan.tls_ca = "/etc/edsc/ca.pem"
     assert Plan.from_json(plan.to_json()).tls_ca == "/etc/edsc/ca.pem"
     assert "token" not in json.loads(plan.to_json())
+
+
+def test_distinct_image_changes_bytes_not_pixels():
+    import hashlib
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from edsc.loadtest.plan import distinct_image
+    from shared.errors import InvalidArgumentError
+
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    for fmt in ("PNG", "JPEG"):
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format=fmt)
+        data = buf.getvalue()
+        a, b = distinct_image(data, "run-1.r000001"), distinct_image(data, "run-1.r000002")
+        assert len({hashlib.sha256(x).hexdigest() for x in (data, a, b)}) == 3
+        for x in (a, b):
+            with Image.open(io.BytesIO(x)) as im:
+                im.load()
+                assert np.array_equal(np.asarray(im.convert("RGB")), np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+    with pytest.raises(InvalidArgumentError):
+        distinct_image(b"GIF89a....", "x")

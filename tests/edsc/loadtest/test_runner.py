@@ -23,7 +23,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2_grpc
 
-from edsc.loadtest.plan import Plan, Schedule, Stage, Template, encode_request
+from edsc.loadtest.plan import Plan, Schedule, Stage, Template, distinct_image, encode_request
 from shared.config import REPO_ROOT
 from shared.rpc.editdsc.v1 import common_pb2, transmitter_pb2, transmitter_pb2_grpc
 from shared.rpc.status import REQUEST_ID_KEY
@@ -54,7 +54,8 @@ class FakeTransmitter:
             first = not any(s["id"] == rid for s in self.seen)
             self.seen.append({"id": rid, "meta": meta.get(REQUEST_ID_KEY), "auth": meta.get("authorization"),
                               "snr_db": request.channel.snr_db, "seed": request.seed,
-                              "instruction": request.instruction, "served_by": served_by})
+                              "instruction": request.instruction, "served_by": served_by,
+                              "image": request.image})
         if first and rid in self.fail_first:
             context.abort(grpc.StatusCode.UNAVAILABLE, "restarting")
         time.sleep(self.delay_s)
@@ -148,8 +149,13 @@ def fakes():
     stop()
 
 
+TINY_PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"
+            b"\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef"
+            b"\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
 def make_plan(tmp_path: Path, transmitter: str, receiver: str, stages: list[Stage], **kw) -> Path:
-    req = transmitter_pb2.SubmitRequest(image=b"png", instruction="add glasses", inversion_steps=3, edit_steps=3,
+    req = transmitter_pb2.SubmitRequest(image=TINY_PNG, instruction="add glasses", inversion_steps=3, edit_steps=3,
                                         channel=common_pb2.ChannelParams(model=common_pb2.CHANNEL_MODEL_AWGN))
     templates = [Template(image="a", instruction="add glasses", request_b64=encode_request(req)),
                  Template(image="b", instruction="add glasses", request_b64=encode_request(req))]
@@ -197,6 +203,8 @@ def test_closed_and_open_stages_send_the_schedule_and_record_every_request(fakes
         sent = [s for s in tx.seen if s["id"] == spec.request_id]
         assert sent and all(s["meta"] == spec.request_id and s["snr_db"] == spec.snr_db and s["seed"] == spec.seed
                             for s in sent)
+        # every request's image carries its id (same pixels, new bytes: no inversion-cache hits in a load test)
+        assert all(s["image"] == distinct_image(TINY_PNG, spec.request_id) for s in sent)
         assert row["snr_db"] == spec.snr_db and row["stage"] == spec.stage and row["ticket"] == spec.ticket
         assert row["status"] == "OK" and row["http_status"] == 200 and row["jecc_status"] == "reached"
         assert row["mode"] == ("closed" if spec.stage == 0 else "open") and row["e2e_s"] > 0

@@ -120,3 +120,40 @@ def test_evaluate_parser_report_and_rejections():
     rep = evaluate_parser(parser, odd)
     assert rep["n"] == 4 and rep["exact"] <= 0.75
     assert rep["errors"][0]["text"] == "zzz qqq" and rep["errors"][0]["parsed"] is None
+
+
+def test_training_negatives_never_hold_a_held_out_sentence(monkeypatch):
+    from edsc.train import parser as parser_mod
+    from shared.models.language import tokenize
+
+    keys = parser_mod.held_out_keys()
+    assert len(keys) > 550  # the three held-out sets, punctuation and blanks aside
+    cfg = parser_mod.ParserTrainConfig(out_of_scope_sentences=4000)
+    for epoch in range(2):
+        seen = {" ".join(tokenize(x.text)) for x in parser_mod._epoch_negatives(cfg, epoch)}
+        assert not seen & keys
+    # the filter is what keeps them apart: the raw generator writes some held-out sentences by itself
+    monkeypatch.setattr(parser_mod, "held_out_keys", lambda: frozenset())
+    raw = {" ".join(tokenize(x.text)) for x in parser_mod.training_negatives(40000, seed=1, typo_rate=0.0)}
+    assert raw & keys
+
+
+def test_install_puts_a_finished_run_into_a_bundle(tmp_path, tiny_bundle):
+    import shutil
+
+    from edsc.train.parser import install_parser
+    from shared.bundle import Bundle
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    (tmp_path / "unfinished").mkdir()
+    with pytest.raises(InvalidArgumentError, match="not complete"):
+        install_parser(tmp_path / "unfinished", bundle, "t2")
+    enc, _, _ = train_parser(_tiny(), tmp_path / "run", progress=False)
+    install_parser(tmp_path / "run", bundle, "t2")
+    b = Bundle(bundle)                                                  # checksums and manifest hold
+    assert b.manifest.version == "t2" and "parser" in b.manifest.provenance["stages"]
+    shipped = b.language
+    for k, v in enc.state_dict().items():                              # large weights ship as float16
+        assert torch.allclose(shipped.state_dict()[k].float(), v.float(), atol=1e-2), k
+    assert sorted(p.name for p in bundle.iterdir() if p.name.startswith(".")) == []   # no temporary files left

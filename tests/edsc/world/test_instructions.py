@@ -15,6 +15,7 @@ from edsc.world.instructions import (ATTRIBUTES, MAX_DEGREE, MODES, LabelledInst
 from edsc.world.noise import TOKEN_RE, typo_eligible
 from edsc.world.out_of_scope import CATEGORIES, generate_out_of_scope
 from edsc.world.patterns import pattern_parts
+from edsc.train.parser import held_out_keys, training_negatives
 from edsc.world.scope_heldout import HELD_OUT, held_out
 from shared.errors import InvalidArgumentError
 from shared.models.language import tokenize
@@ -256,7 +257,9 @@ def test_held_out_is_apart_from_training_and_from_edit_requests():
     key = lambda text: " ".join(tokenize(text))  # noqa: E731 - what the parser sees
     # punctuation and whitespace are refused before the encoder, and short strings of them repeat by chance
     held = {key(t) for c, t in items if c not in ("punctuation", "empty")}
-    training = {key(x.text) for x in generate_out_of_scope(20000, seed=0, typo_rate=0.0)}
+    # the parser's training negatives (what training sees: the generator minus the held-out sets' sentences)
+    training = {key(x.text) for x in training_negatives(20000, seed=0, typo_rate=0.0)}
     assert not held & training
+    assert held <= held_out_keys()
     edits = {key(x.text) for x in generate(6000, "all", seed=0, typo_rate=0.0)}
     assert not held & edits

@@ -168,7 +168,7 @@ class SideInfo(_message.Message):
     def __init__(self, snr_db: _Optional[float] = ..., no: _Optional[float] = ..., es: _Optional[float] = ..., csi: _Optional[_Union[CsiMode, str]] = ..., k: _Optional[int] = ..., model: _Optional[str] = ..., layout_json: _Optional[str] = ..., h: _Optional[_Union[Tensor, _Mapping]] = ..., pilots: _Optional[_Union[Tensor, _Mapping]] = ..., tx_gain: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
 
 class RequestInfo(_message.Message):
-    __slots__ = ("request_id", "session_id", "session_turn", "instruction", "edit", "outcome", "channel", "k", "cbr", "resolution", "bundle_version", "timings", "inversion_lpips", "submitted_unix", "principal")
+    __slots__ = ("request_id", "session_id", "session_turn", "instruction", "edit", "outcome", "channel", "k", "cbr", "resolution", "bundle_version", "timings", "inversion_lpips", "submitted_unix", "principal", "scheme", "generative")
     class TimingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -191,6 +191,8 @@ class RequestInfo(_message.Message):
     INVERSION_LPIPS_FIELD_NUMBER: _ClassVar[int]
     SUBMITTED_UNIX_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    SCHEME_FIELD_NUMBER: _ClassVar[int]
+    GENERATIVE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     session_id: str
     session_turn: int
@@ -206,7 +208,21 @@ class RequestInfo(_message.Message):
     inversion_lpips: float
     submitted_unix: float
     principal: str
-    def __init__(self, request_id: _Optional[str] = ..., session_id: _Optional[str] = ..., session_turn: _Optional[int] = ..., instruction: _Optional[str] = ..., edit: _Optional[_Union[Edit, _Mapping]] = ..., outcome: _Optional[_Union[EditOutcome, _Mapping]] = ..., channel: _Optional[_Union[ChannelParams, _Mapping]] = ..., k: _Optional[int] = ..., cbr: _Optional[float] = ..., resolution: _Optional[int] = ..., bundle_version: _Optional[str] = ..., timings: _Optional[_Mapping[str, float]] = ..., inversion_lpips: _Optional[float] = ..., submitted_unix: _Optional[float] = ..., principal: _Optional[str] = ...) -> None: ...
+    scheme: str
+    generative: GenerativeParams
+    def __init__(self, request_id: _Optional[str] = ..., session_id: _Optional[str] = ..., session_turn: _Optional[int] = ..., instruction: _Optional[str] = ..., edit: _Optional[_Union[Edit, _Mapping]] = ..., outcome: _Optional[_Union[EditOutcome, _Mapping]] = ..., channel: _Optional[_Union[ChannelParams, _Mapping]] = ..., k: _Optional[int] = ..., cbr: _Optional[float] = ..., resolution: _Optional[int] = ..., bundle_version: _Optional[str] = ..., timings: _Optional[_Mapping[str, float]] = ..., inversion_lpips: _Optional[float] = ..., submitted_unix: _Optional[float] = ..., principal: _Optional[str] = ..., scheme: _Optional[str] = ..., generative: _Optional[_Union[GenerativeParams, _Mapping]] = ...) -> None: ...
+
+class GenerativeParams(_message.Message):
+    __slots__ = ("privacy", "k", "no_flow", "edit")
+    PRIVACY_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    NO_FLOW_FIELD_NUMBER: _ClassVar[int]
+    EDIT_FIELD_NUMBER: _ClassVar[int]
+    privacy: str
+    k: int
+    no_flow: bool
+    edit: bool
+    def __init__(self, privacy: _Optional[str] = ..., k: _Optional[int] = ..., no_flow: _Optional[bool] = ..., edit: _Optional[bool] = ...) -> None: ...
 
 class ChannelReport(_message.Message):
     __slots__ = ("model", "snr_db", "seed", "channel_uses", "data_uses", "pilot_uses", "measured_es_n0_db", "report_json")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from shared.rpc.editdsc.v1 import common_pb2 as editdsc_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x65\x64itdsc/v1/transmitter.proto\x12\neditdsc.v1\x1a\x17\x65\x64itdsc/v1/common.proto\"\xd0\x01\n\rSubmitRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x13\n\x0binstruction\x18\x02 \x01(\t\x12*\n\x07\x63hannel\x18\x03 \x01(\x0b\x32\x19.editdsc.v1.ChannelParams\x12\x11\n\x04seed\x18\x04 \x01(\x04H\x00\x88\x01\x01\x12\x12\n\nsession_id\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x17\n\x0finversion_steps\x18\x07 \x01(\x05\x12\x12\n\nedit_steps\x18\x08 \x01(\x05\x42\x07\n\x05_seed\"\xdb\x03\n\x0eSubmitResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x14\n\x0csession_turn\x18\x03 \x01(\x05\x12\x1e\n\x04\x65\x64it\x18\x04 \x01(\x0b\x32\x10.editdsc.v1.Edit\x12(\n\x07outcome\x18\x05 \x01(\x0b\x32\x17.editdsc.v1.EditOutcome\x12\t\n\x01k\x18\x06 \x01(\x05\x12\x14\n\x0c\x63hannel_uses\x18\x07 \x01(\x05\x12\x0b\n\x03\x63\x62r\x18\x08 \x01(\x01\x12\x38\n\x07timings\x18\t \x03(\x0b\x32\'.editdsc.v1.SubmitResponse.TimingsEntry\x12\x16\n\x0e\x62undle_version\x18\n \x01(\t\x12\x31\n\x0e\x63hannel_report\x18\x0b \x01(\x0b\x32\x19.editdsc.v1.ChannelReport\x12\x13\n\x0bresult_path\x18\x0c \x01(\t\x12\x12\n\nbatch_size\x18\r \x01(\x05\x12\x10\n\x08inverted\x18\x0e \x01(\x08\x12\x10\n\x08replayed\x18\x0f \x01(\x08\x12\x11\n\tserved_by\x18\x10 \x01(\t\x1a.\n\x0cTimingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"@\n\x13SubmitStreamRequest\x12)\n\x06submit\x18\x01 \x01(\x0b\x32\x19.editdsc.v1.SubmitRequest\"6\n\x08Progress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x05\x12\r\n\x05total\x18\x03 \x01(\x05\"w\n\x14SubmitStreamResponse\x12(\n\x08progress\x18\x01 \x01(\x0b\x32\x14.editdsc.v1.ProgressH\x00\x12,\n\x06result\x18\x02 \x01(\x0b\x32\x1a.editdsc.v1.SubmitResponseH\x00\x42\x07\n\x05\x65vent2\xaa\x01\n\x12TransmitterService\x12?\n\x06Submit\x12\x19.editdsc.v1.SubmitRequest\x1a\x1a.editdsc.v1.SubmitResponse\x12S\n\x0cSubmitStream\x12\x1f.editdsc.v1.SubmitStreamRequest\x1a .editdsc.v1.SubmitStreamResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x65\x64itdsc/v1/transmitter.proto\x12\neditdsc.v1\x1a\x17\x65\x64itdsc/v1/common.proto\"\xa8\x02\n\rSubmitRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x13\n\x0binstruction\x18\x02 \x01(\t\x12*\n\x07\x63hannel\x18\x03 \x01(\x0b\x32\x19.editdsc.v1.ChannelParams\x12\x11\n\x04seed\x18\x04 \x01(\x04H\x00\x88\x01\x01\x12\x12\n\nsession_id\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x17\n\x0finversion_steps\x18\x07 \x01(\x05\x12\x12\n\nedit_steps\x18\x08 \x01(\x05\x12\x14\n\x0creturn_ideal\x18\t \x01(\x08\x12\x0e\n\x06scheme\x18\n \x01(\t\x12\x30\n\ngenerative\x18\x0b \x01(\x0b\x32\x1c.editdsc.v1.GenerativeParamsB\x07\n\x05_seed\"\xb0\x04\n\x0eSubmitResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x14\n\x0csession_turn\x18\x03 \x01(\x05\x12\x1e\n\x04\x65\x64it\x18\x04 \x01(\x0b\x32\x10.editdsc.v1.Edit\x12(\n\x07outcome\x18\x05 \x01(\x0b\x32\x17.editdsc.v1.EditOutcome\x12\t\n\x01k\x18\x06 \x01(\x05\x12\x14\n\x0c\x63hannel_uses\x18\x07 \x01(\x05\x12\x0b\n\x03\x63\x62r\x18\x08 \x01(\x01\x12\x38\n\x07timings\x18\t \x03(\x0b\x32\'.editdsc.v1.SubmitResponse.TimingsEntry\x12\x16\n\x0e\x62undle_version\x18\n \x01(\t\x12\x31\n\x0e\x63hannel_report\x18\x0b \x01(\x0b\x32\x19.editdsc.v1.ChannelReport\x12\x13\n\x0bresult_path\x18\x0c \x01(\t\x12\x12\n\nbatch_size\x18\r \x01(\x05\x12\x10\n\x08inverted\x18\x0e \x01(\x08\x12\x10\n\x08replayed\x18\x0f \x01(\x08\x12\x11\n\tserved_by\x18\x10 \x01(\t\x12\x11\n\tideal_png\x18\x11 \x01(\x0c\x12\x0e\n\x06scheme\x18\x12 \x01(\t\x12\x30\n\ngenerative\x18\x13 \x01(\x0b\x32\x1c.editdsc.v1.GenerativeParams\x1a.\n\x0cTimingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"@\n\x13SubmitStreamRequest\x12)\n\x06submit\x18\x01 \x01(\x0b\x32\x19.editdsc.v1.SubmitRequest\"6\n\x08Progress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x05\x12\r\n\x05total\x18\x03 \x01(\x05\"w\n\x14SubmitStreamResponse\x12(\n\x08progress\x18\x01 \x01(\x0b\x32\x14.editdsc.v1.ProgressH\x00\x12,\n\x06result\x18\x02 \x01(\x0b\x32\x1a.editdsc.v1.SubmitResponseH\x00\x42\x07\n\x05\x65vent\"#\n\x0cParseRequest\x12\x13\n\x0binstruction\x18\x01 \x01(\t\"[\n\rParseResponse\x12\x1e\n\x04\x65\x64it\x18\x01 \x01(\x0b\x32\x10.editdsc.v1.Edit\x12\x16\n\x0e\x62undle_version\x18\x02 \x01(\t\x12\x12\n\nattributes\x18\x03 \x03(\t2\xe8\x01\n\x12TransmitterService\x12?\n\x06Submit\x12\x19.editdsc.v1.SubmitRequest\x1a\x1a.editdsc.v1.SubmitResponse\x12S\n\x0cSubmitStream\x12\x1f.editdsc.v1.SubmitStreamRequest\x1a .editdsc.v1.SubmitStreamResponse0\x01\x12<\n\x05Parse\x12\x18.editdsc.v1.ParseRequest\x1a\x19.editdsc.v1.ParseResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,17 +35,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITRESPONSE_TIMINGSENTRY']._loaded_options = None
   _globals['_SUBMITRESPONSE_TIMINGSENTRY']._serialized_options = b'8\001'
   _globals['_SUBMITREQUEST']._serialized_start=70
-  _globals['_SUBMITREQUEST']._serialized_end=278
-  _globals['_SUBMITRESPONSE']._serialized_start=281
-  _globals['_SUBMITRESPONSE']._serialized_end=756
-  _globals['_SUBMITRESPONSE_TIMINGSENTRY']._serialized_start=710
-  _globals['_SUBMITRESPONSE_TIMINGSENTRY']._serialized_end=756
-  _globals['_SUBMITSTREAMREQUEST']._serialized_start=758
-  _globals['_SUBMITSTREAMREQUEST']._serialized_end=822
-  _globals['_PROGRESS']._serialized_start=824
-  _globals['_PROGRESS']._serialized_end=878
-  _globals['_SUBMITSTREAMRESPONSE']._serialized_start=880
-  _globals['_SUBMITSTREAMRESPONSE']._serialized_end=999
-  _globals['_TRANSMITTERSERVICE']._serialized_start=1002
-  _globals['_TRANSMITTERSERVICE']._serialized_end=1172
+  _globals['_SUBMITREQUEST']._serialized_end=366
+  _globals['_SUBMITRESPONSE']._serialized_start=369
+  _globals['_SUBMITRESPONSE']._serialized_end=929
+  _globals['_SUBMITRESPONSE_TIMINGSENTRY']._serialized_start=883
+  _globals['_SUBMITRESPONSE_TIMINGSENTRY']._serialized_end=929
+  _globals['_SUBMITSTREAMREQUEST']._serialized_start=931
+  _globals['_SUBMITSTREAMREQUEST']._serialized_end=995
+  _globals['_PROGRESS']._serialized_start=997
+  _globals['_PROGRESS']._serialized_end=1051
+  _globals['_SUBMITSTREAMRESPONSE']._serialized_start=1053
+  _globals['_SUBMITSTREAMRESPONSE']._serialized_end=1172
+  _globals['_PARSEREQUEST']._serialized_start=1174
+  _globals['_PARSEREQUEST']._serialized_end=1209
+  _globals['_PARSERESPONSE']._serialized_start=1211
+  _globals['_PARSERESPONSE']._serialized_end=1302
+  _globals['_TRANSMITTERSERVICE']._serialized_start=1305
+  _globals['_TRANSMITTERSERVICE']._serialized_end=1537
 # @@protoc_insertion_point(module_scope)

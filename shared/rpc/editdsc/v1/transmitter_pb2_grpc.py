@@ -44,6 +44,11 @@ class TransmitterServiceStub:
                 request_serializer=editdsc_dot_v1_dot_transmitter__pb2.SubmitStreamRequest.SerializeToString,
                 response_deserializer=editdsc_dot_v1_dot_transmitter__pb2.SubmitStreamResponse.FromString,
                 _registered_method=True)
+        self.Parse = channel.unary_unary(
+                '/editdsc.v1.TransmitterService/Parse',
+                request_serializer=editdsc_dot_v1_dot_transmitter__pb2.ParseRequest.SerializeToString,
+                response_deserializer=editdsc_dot_v1_dot_transmitter__pb2.ParseResponse.FromString,
+                _registered_method=True)
 
 
 class TransmitterServiceServicer:
@@ -63,6 +68,13 @@ class TransmitterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Parse(self, request, context):
+        """Parse an instruction with the bundle's parser without editing anything (INVALID_ARGUMENT: out of scope).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TransmitterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +87,11 @@ def add_TransmitterServiceServicer_to_server(servicer, server):
                     servicer.SubmitStream,
                     request_deserializer=editdsc_dot_v1_dot_transmitter__pb2.SubmitStreamRequest.FromString,
                     response_serializer=editdsc_dot_v1_dot_transmitter__pb2.SubmitStreamResponse.SerializeToString,
+            ),
+            'Parse': grpc.unary_unary_rpc_method_handler(
+                    servicer.Parse,
+                    request_deserializer=editdsc_dot_v1_dot_transmitter__pb2.ParseRequest.FromString,
+                    response_serializer=editdsc_dot_v1_dot_transmitter__pb2.ParseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +148,33 @@ class TransmitterService:
             '/editdsc.v1.TransmitterService/SubmitStream',
             editdsc_dot_v1_dot_transmitter__pb2.SubmitStreamRequest.SerializeToString,
             editdsc_dot_v1_dot_transmitter__pb2.SubmitStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Parse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/editdsc.v1.TransmitterService/Parse',
+            editdsc_dot_v1_dot_transmitter__pb2.ParseRequest.SerializeToString,
+            editdsc_dot_v1_dot_transmitter__pb2.ParseResponse.FromString,
             options,
             channel_credentials,
             insecure,
