@@ -26,9 +26,11 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
-# Retrain the built-in bundle from scratch (resumable: rerun to continue; ~2.5 h on 2 CPU cores, see README).
+# Retrain the built-in bundle from scratch, then the generative scheme's component on its generator (resumable:
+# rerun to continue; ~3 h on 2 CPU cores).
 bundle: install
 	$(PY) -m edsc.cli.main train all --runs runs/synthface-128 --out bundles/synthface-128
+	$(PY) -m edsc.cli.main train generative --runs runs/synthface-128 --out bundles/synthface-128
 
 bench: install
 	$(PY) benchmarks/bench_channel.py

@@ -7,7 +7,8 @@ Prints (and writes as JSON with --out):
 * ``abandoned``: CPU seconds the transmitter spends after the deadline of its only client passed (a request with
   r_inv = 110 and a 3 s deadline), against the CPU seconds of one inversion step measured on the same run;
 * ``long_polls``: while 50 long-polls (``?wait=20``) are parked, the latency of unrelated requests: a
-  ``GET /v1/results/x?wait=1`` for a result that never comes (ideal: 1 s) and a plain ``GET /healthz``.
+  ``GET /v1/results/x?wait=1`` for a result that never comes (ideal: 1 s) and a plain ``GET /healthz``;
+  ``long_polls_console``: the same through the web console's proxy (the public HTTP port of ``edsc up``).
 
     python benchmarks/bench_overload.py [--bundle DIR] [--out FILE] [--only long_polls,abandoned,rss]
 
@@ -154,14 +155,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--only", default="long_polls,abandoned,rss", help="comma-separated parts to run")
+    ap.add_argument("--only", default="long_polls,long_polls_console,abandoned,rss",
+                    help="comma-separated parts to run")
     args = ap.parse_args()
     from shared.config import settings
 
     bundle = args.bundle or settings().bundle
     root = Path(tempfile.mkdtemp(prefix="edsc-overload-"))
-    tx, ch, rx, http = free_ports(4)
-    launcher = Launcher(ports=Ports(tx, ch, rx, http, 0, 0), bundle=bundle, store_dir=root / "store",
+    tx, ch, rx, http, console = free_ports(5)
+    launcher = Launcher(ports=Ports(tx, ch, rx, http, 0, 0, console), bundle=bundle, store_dir=root / "store",
                         log_dir=root / "logs",
                         env={"EDSC_DEVICE": "cpu", "EDSC_TRANSMITTER_LOG_LEVEL": "warning",
                              "EDSC_RECEIVER_LOG_LEVEL": "warning", "EDSC_CHANNEL_LOG_LEVEL": "warning",
@@ -181,6 +183,9 @@ def main() -> int:
         if "long_polls" in parts:
             out["long_polls"] = measure_long_polls(launcher.http_url)
             print("long polls", out["long_polls"], flush=True)
+        if "long_polls_console" in parts:
+            out["long_polls_console"] = measure_long_polls(launcher.console_url)
+            print("long polls through the console", out["long_polls_console"], flush=True)
         if "abandoned" in parts:
             out["abandoned"] = measure_abandoned(stub, pid, small.getvalue())
             print("abandoned", out["abandoned"], flush=True)

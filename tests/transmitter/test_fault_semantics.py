@@ -201,7 +201,8 @@ def test_long_polls_hold_no_threads(stack):
         parked = [pool.submit(httpx.get, f"{http}/v1/results/never-{i}", params={"wait": 6}, timeout=20)
                   for i in range(50)]
         time.sleep(1.0)
+        t0 = time.monotonic()
         r = httpx.get(f"{http}/v1/results/never-x", params={"wait": 0.2}, timeout=10)
-        # answered while all 50 still wait: nothing queued it behind them
-        assert r.status_code == 404 and not any(f.done() for f in parked)
+        # the 50 wait up to the stack's 2 s limit: an answer well before that was not queued behind them
+        assert r.status_code == 404 and time.monotonic() - t0 < 1.5
         assert all(f.result().status_code == 404 for f in parked)
